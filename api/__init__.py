@@ -1,0 +1,40 @@
+"""The HTTP API: `gunicorn 'api:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+
+from api import jobs, models, ops
+from api.problems import register_error_handlers
+from api.services import Services, build_services, services
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """The Flask app for `settings` (read from the environment when omitted)."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["predq"] = services or build_services(settings)
+    for blueprint in (jobs.bp, models.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    app.after_request(_count_request)
+    if not app.extensions["predq"].api_keys:
+        log.warning("no API_KEYS configured: the API is open to anyone who can reach it")
+    return app
+
+
+def _count_request(response: Response) -> Response:
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    try:
+        services().metrics.count("predq_http_requests", route=route, method=request.method, status=str(response.status_code))
+    except Exception as exc:  # metrics must never break an answer
+        log.debug("could not count a request: %s", exc)
+    return response
+

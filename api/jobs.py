@@ -1,0 +1,158 @@
+"""/jobs: submit, poll, list and cancel."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Blueprint, Response, request
+
+from api import params
+from api.auth import current_owner, require_key
+from api.resources import job_resource, poll_headers
+from api.responses import json_response
+from api.results import results_response
+from api.services import Services, services
+from api.submissions import read_submission
+from shared.errors import BadRequestError, ConflictError, JobNotFoundError
+from shared.idempotency import fingerprint
+from shared.job import Job, JobStatus
+from shared.metrics import record_job_end
+from shared.parsing.submission import Submission
+from shared.queue import enqueue_chunks
+from shared.scoring import to_json_values
+from shared.store import new_job_id
+
+bp = Blueprint("jobs", __name__)
+bp.before_request(require_key)
+
+MAX_WAIT_SECONDS = 30.0
+IDEMPOTENT_WAIT_SECONDS = 5.0
+"""How long a retry waits for the job that a concurrent first request is still creating."""
+
+
+@bp.post("/jobs")
+def submit_job() -> Response:
+    svc = services()
+    dry_run = params.flag(request.args, "dry_run")
+    submission = read_submission(svc)
+    if dry_run:
+        return json_response({"valid": True, "rows": submission.rows})
+    key = request.headers.get("Idempotency-Key")
+    job = new_job(svc, submission)
+    if key is None:
+        return accepted(svc, job, submission)
+    print_ = fingerprint([request.query_string, (request.content_type or "").encode(), request.get_data()])
+    earlier = svc.idempotency.claim(current_owner(), key, print_, job.job_id)
+    if earlier is not None:
+        return json_response(job_resource_of(svc, wait_for_record(svc, earlier)))
+    try:
+        return accepted(svc, job, submission)
+    except Exception:
+        svc.idempotency.release(current_owner(), key)
+        raise
+
+
+def new_job(svc: Services, submission: Submission) -> Job:
+    rows, chunk_rows = submission.rows, svc.settings.chunk_rows
+    classes = list(submission.model.classes) if submission.model.classes is not None else None
+    return Job(job_id=new_job_id(), owner=current_owner(), status=JobStatus.QUEUED, model=submission.model.ref(),
+               method=submission.method, rows=rows, chunk_rows=chunk_rows,
+               chunks_total=-(-rows // chunk_rows), rows_done=0, chunks_done=0, created_at=time.time(),
+               started_at=None, finished_at=None, error=None, metadata=submission.metadata, classes=classes,
+               callback_url=submission.callback_url)
+
+
+def accepted(svc: Services, job: Job, submission: Submission) -> Response:
+    """Store the job, enqueue its chunks, answer 202; a failed enqueue leaves no live job behind."""
+    svc.store.create(job, submission.X, svc.settings.max_queued_jobs)
+    try:
+        enqueue_chunks(svc.celery, job.job_id, job.chunks_total)
+    except Exception:
+        svc.store.cancel(job)
+        raise
+    svc.metrics.count("predq_jobs_submitted", model=job.model["name"])
+    headers = {"Location": f"/jobs/{job.job_id}", **poll_headers(job)}
+    return json_response(job_resource(job), 202, headers)
+
+
+def wait_for_record(svc: Services, job_id: str) -> Job:
+    deadline = time.monotonic() + IDEMPOTENT_WAIT_SECONDS
+    while True:
+        try:
+            return svc.store.get(job_id, current_owner())
+        except JobNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def job_resource_of(svc: Services, job: Job) -> dict[str, object]:
+    """The resource with results inline when the job succeeded and is small enough."""
+    if job.status is JobStatus.SUCCEEDED and job.rows <= svc.settings.inline_results_max:
+        values = [v for part in svc.store.read_results(job, 0, job.rows) for v in to_json_values(part)]
+        return job_resource(job, values)
+    return job_resource(job)
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    svc = services()
+    wait = params.seconds(request.args, "wait", MAX_WAIT_SECONDS)
+    job = svc.store.wait(job_id, current_owner(), wait) if wait else svc.store.get(job_id, current_owner())
+    return json_response(job_resource_of(svc, job), headers=poll_headers(job))
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> Response:
+    svc = services()
+    job = svc.store.get(job_id, current_owner())
+    before = svc.store.cancel(job)
+    if before == "gone":
+        raise JobNotFoundError(f"no job {job_id}")
+    if before.startswith("terminal:"):
+        raise ConflictError(f"job {job_id} is already {before.split(':', 1)[1]}; only a queued or running job "
+                            "can be cancelled")
+    record_job_end(svc.metrics, job.model, JobStatus.CANCELLED.value, time.time() - job.created_at)
+    return json_response(job_resource(svc.store.get(job_id)))
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    svc = services()
+    status = _status_filter(request.args.get("status"))
+    limit = params.integer(request.args, "limit", 50, 1, 500)
+    cursor = _cursor(request.args.get("cursor"))
+    page = svc.store.list_jobs(current_owner(), status, limit, cursor)
+    nxt = None
+    if page.cursor is not None:
+        extra = f"&status={status.value}" if status else ""
+        nxt = f"/jobs?cursor={page.cursor}&limit={limit}{extra}"
+    return json_response({"jobs": [job_resource(j) for j in page.jobs], "next": nxt})
+
+
+def _status_filter(raw: str | None) -> JobStatus | None:
+    if raw is None:
+        return None
+    try:
+        return JobStatus(raw)
+    except ValueError:
+        raise BadRequestError(f"?status is one of {', '.join(s.value for s in JobStatus)}; got {raw!r}") from None
+
+
+def _cursor(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        cursor = float(raw)
+    except ValueError:
+        cursor = math.nan
+    if not math.isfinite(cursor):
+        raise BadRequestError(f"?cursor is the value of a next link, got {raw!r}")
+    return cursor
+
+
+@bp.get("/jobs/<job_id>/results")
+def get_results(job_id: str) -> Response:
+    svc = services()
+    return results_response(svc, svc.store.get(job_id, current_owner()))

@@ -1,0 +1,51 @@
+"""/models: the model store, and synchronous scoring of small batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from api.auth import require_key
+from api.responses import json_response
+from api.services import services
+from api.submissions import read_submission
+from shared.errors import PayloadTooLargeError
+from shared.registry import ModelEntry, load_estimator
+from shared.scoring import score, to_json_values
+
+bp = Blueprint("models", __name__)
+bp.before_request(require_key)
+
+
+def entry_of(model: ModelEntry) -> dict[str, Any]:
+    return model.to_public(default=model.name == services().settings.default_model)
+
+
+@bp.get("/models")
+def list_models() -> Response:
+    return json_response({"models": [entry_of(m) for m in services().registry.latest_entries()]})
+
+
+@bp.get("/models/<name>")
+def get_model(name: str) -> Response:
+    versions = services().registry.versions(name)
+    return json_response({**entry_of(versions[-1]), "versions": [entry_of(v) for v in versions]})
+
+
+@bp.post("/models/<name>/predict")
+def predict_now(name: str) -> Response:
+    """The same validation and scoring as a job, answered at once for small batches."""
+    svc = services()
+    svc.registry.versions(name)  # an unknown model is a 404 before the body is read
+    limit = svc.settings.sync_max_rows
+    submission = read_submission(svc, route_model=name, max_rows=svc.settings.max_rows)
+    if submission.rows > limit:
+        raise PayloadTooLargeError(f"{submission.rows} rows is more than this route scores at once "
+                                   f"(SYNC_MAX_ROWS = {limit}); submit them as a job with POST /jobs")
+    result = score(load_estimator(submission.model), submission.method, submission.X)
+    body: dict[str, Any] = {"results": to_json_values(result), "model": submission.model.ref()}
+    if submission.method == "predict_proba":
+        body["classes"] = list(submission.model.classes or [])
+    svc.metrics.count("predq_rows_scored", submission.rows, model=name)
+    return json_response(body)

@@ -1,0 +1,128 @@
+"""GET /jobs/<id>/results: paged JSON, or every row streamed as CSV or NDJSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+from flask import Response, request, stream_with_context
+
+from api import params
+from api.responses import json_response
+from api.services import Services
+from shared.errors import BadRequestError, ConflictError
+from shared.job import Job, JobStatus
+from shared.scoring import to_json_values
+
+FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
+FOLLOW_POLL_SECONDS = 0.05
+
+
+def results_response(svc: Services, job: Job) -> Response:
+    fmt = _format()
+    follow = params.flag(request.args, "follow")
+    if follow and fmt == "json":
+        raise BadRequestError("?follow=true streams rows: ask for ?format=csv or ?format=ndjson")
+    live = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    if job.status is not JobStatus.SUCCEEDED and not (follow and live):
+        raise ConflictError(f"job {job.job_id} is {job.status.value}; results exist once it has succeeded"
+                            + (" (or stream them with ?follow=true)" if live else ""))
+    if fmt == "json":
+        return _json_page(svc, job)
+    chunks = _follow_chunks(svc, job) if follow else _stored_chunks(svc, job)
+    body = _ndjson(chunks) if fmt == "ndjson" else _csv(job, chunks)
+    return Response(stream_with_context(body), mimetype=FORMATS[fmt], headers={"X-Accel-Buffering": "no"})
+
+
+def _format() -> str:
+    raw = request.args.get("format")
+    if raw is not None:
+        if raw not in FORMATS:
+            raise BadRequestError(f"?format is one of {', '.join(FORMATS)}; got {raw!r}")
+        return raw
+    best = request.accept_mimetypes.best_match(list(FORMATS.values()), default="application/json")
+    return next(name for name, mime in FORMATS.items() if mime == best)
+
+
+def _json_page(svc: Services, job: Job) -> Response:
+    offset = params.integer(request.args, "offset", 0, 0)
+    limit = params.integer(request.args, "limit", 1000, 1, 100_000)
+    stop = min(offset + limit, job.rows)
+    values = [v for part in svc.store.read_results(job, offset, stop) for v in to_json_values(part)]
+    nxt = f"/jobs/{job.job_id}/results?offset={stop}&limit={limit}" if stop < job.rows else None
+    page: dict[str, Any] = {"results": values, "offset": offset, "limit": limit, "total": job.rows, "next": nxt}
+    if job.method == "predict_proba":
+        page["classes"] = job.classes
+    return json_response(page)
+
+
+class StreamEnded(Exception):
+    """A followed job failed or was cancelled: the stream stops early with this problem."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        super().__init__(problem.get("detail"))
+        self.problem = problem
+
+
+def _stored_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+    for index in range(job.chunks_total):
+        yield svc.store.read_chunk_result(job, index)
+
+
+def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+    """Each chunk's results in order, as soon as it is scored; StreamEnded if the job ends otherwise."""
+    for index in range(job.chunks_total):
+        while not svc.store.chunk_is_done(job.job_id, index):
+            current = svc.store.get(job.job_id)
+            if current.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                raise StreamEnded(_ended_problem(current))
+            time.sleep(FOLLOW_POLL_SECONDS)
+        chunk = svc.store.find_chunk_result(job, index)
+        if chunk is None:
+            raise StreamEnded(_ended_problem(svc.store.get(job.job_id)))
+        yield chunk
+
+
+def _ended_problem(job: Job) -> dict[str, Any]:
+    if job.error:
+        return job.error
+    return {"type": "/problems/job-cancelled", "title": "Job cancelled", "status": 409,
+            "detail": f"job {job.job_id} was {job.status.value} before every row was scored"}
+
+
+def _ndjson(chunks: Iterator[np.ndarray]) -> Iterator[bytes]:
+    try:
+        for chunk in chunks:
+            values = to_json_values(chunk)
+            yield b"".join(orjson.dumps(v) + b"\n" for v in values)
+    except StreamEnded as ended:
+        yield orjson.dumps({"error": ended.problem}) + b"\n"
+
+
+def csv_header(job: Job, width: int) -> list[str]:
+    if job.method == "predict_proba":
+        return [str(c) for c in job.classes or []]
+    if job.method == "decision_function":
+        return ["decision"] if width == 0 else [f"decision_{i}" for i in range(width)]
+    return ["prediction"]
+
+
+def _csv(job: Job, chunks: Iterator[np.ndarray]) -> Iterator[str]:
+    header_sent = False
+    try:
+        for chunk in chunks:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            if not header_sent:
+                writer.writerow(csv_header(job, chunk.shape[1] if chunk.ndim == 2 else 0))
+                header_sent = True
+            rows = chunk.tolist()
+            writer.writerows(rows if chunk.ndim == 2 else ([v] for v in rows))
+            yield out.getvalue()
+    except StreamEnded:
+        return

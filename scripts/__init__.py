@@ -1,0 +1,1 @@
+"""Developer tools: the demo models, the local stack, the demo and the benchmark."""

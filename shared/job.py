@@ -1,0 +1,100 @@
+"""A job as the store keeps it: status, progress and the artifact that scores it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job's record; times are Unix seconds."""
+
+    job_id: str
+    owner: str
+    status: JobStatus
+    model: dict[str, str]
+    method: str
+    rows: int
+    chunk_rows: int
+    chunks_total: int
+    rows_done: int
+    chunks_done: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: dict[str, Any] | None
+    metadata: dict[str, Any]
+    classes: list[Any] | None
+    callback_url: str | None = None
+
+    @classmethod
+    def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
+        """The job a Redis hash holds (HGETALL's answer)."""
+        h = {k.decode(): v for k, v in fields.items()}
+
+        def opt_float(name: str) -> float | None:
+            return float(h[name]) if h.get(name) else None
+
+        def opt_json(name: str) -> Any:
+            return orjson.loads(h[name]) if h.get(name) else None
+
+        return cls(job_id=h["job_id"].decode(), owner=h["owner"].decode(), status=JobStatus(h["status"].decode()),
+                   model=orjson.loads(h["model"]), method=h["method"].decode(), rows=int(h["rows"]),
+                   chunk_rows=int(h["chunk_rows"]), chunks_total=int(h["chunks_total"]),
+                   rows_done=int(h.get("rows_done", 0)), chunks_done=int(h.get("chunks_done", 0)),
+                   created_at=float(h["created_at"]), started_at=opt_float("started_at"),
+                   finished_at=opt_float("finished_at"), error=opt_json("error"),
+                   metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
+                   callback_url=h["callback_url"].decode() if h.get("callback_url") else None)
+
+    def to_hash(self) -> dict[str, str | bytes | int | float]:
+        """The fields a new job's hash starts with."""
+        out: dict[str, str | bytes | int | float] = {
+            "job_id": self.job_id, "owner": self.owner, "status": self.status.value,
+            "model": orjson.dumps(self.model), "method": self.method, "rows": self.rows,
+            "chunk_rows": self.chunk_rows, "chunks_total": self.chunks_total, "rows_done": 0,
+            "chunks_done": 0, "created_at": repr(self.created_at), "metadata": orjson.dumps(self.metadata),
+        }
+        if self.classes is not None:
+            out["classes"] = orjson.dumps(self.classes)
+        if self.callback_url:
+            out["callback_url"] = self.callback_url
+        return out
+
+    def chunk_bounds(self, index: int) -> tuple[int, int]:
+        """The [start, stop) rows of chunk `index`."""
+        start = index * self.chunk_rows
+        return start, min(start + self.chunk_rows, self.rows)
+
+    def rows_per_second(self, now: float) -> float | None:
+        if not self.chunks_done or self.started_at is None:
+            return None
+        elapsed = max((self.finished_at or now) - self.started_at, 1e-6)
+        return self.rows_done / elapsed
+
+    def eta_seconds(self, now: float) -> float | None:
+        if self.status.terminal:
+            return 0.0 if self.chunks_done else None
+        rate = self.rows_per_second(now)
+        if rate is None:
+            return None
+        return (self.rows - self.rows_done) / rate

@@ -1,0 +1,44 @@
+"""The Celery app both sides build: broker settings that keep every chunk, and task names."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.settings import Settings
+
+SCORE_CHUNK = "predq.score_chunk"
+"""The API sends chunks by task name, so it never imports worker code."""
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for `settings`: JSON only, late acks, one prefetched chunk at a time."""
+    app = Celery("predq", broker=settings.redis_url, set_as_current=False)
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.chunk_soft_time_limit,
+        task_time_limit=settings.chunk_time_limit,
+        task_default_queue=settings.queue_name,
+        broker_transport_options=transport,
+        visibility_timeout=settings.visibility_timeout,
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_soft_shutdown_timeout=8.0,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def enqueue_chunks(app: Celery, job_id: str, chunks: int) -> None:
+    """One task message per chunk, carrying only ids."""
+    with app.producer_or_acquire() as producer:
+        for index in range(chunks):
+            app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)

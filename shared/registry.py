@@ -1,0 +1,209 @@
+"""The model store: <MODEL_DIR>/<name>/<version>/ holding model.joblib and model.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+from shared.errors import ModelNotFoundError
+
+MODEL_FILE = "model.joblib"
+DESCRIPTOR_FILE = "model.json"
+METHODS = ("predict", "predict_proba", "decision_function")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One version of one model, as its descriptor describes it."""
+
+    name: str
+    version: int
+    path: Path
+    sha256: str
+    task: str
+    features: tuple[str, ...]
+    classes: tuple[Any, ...] | None
+    methods: tuple[str, ...]
+    handles_missing: bool
+    sklearn_version: str
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    def ref(self) -> dict[str, str]:
+        """The exact artifact, as a job names it."""
+        return {"name": self.name, "version": str(self.version), "sha256": self.sha256}
+
+    def to_public(self, default: bool) -> dict[str, Any]:
+        return {"name": self.name, "version": str(self.version), "sha256": self.sha256, "task": self.task,
+                "features": list(self.features),
+                "classes": list(self.classes) if self.classes is not None else None,
+                "methods": list(self.methods), "handles_missing": self.handles_missing, "default": default}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_entry(name: str, version: int, folder: Path) -> ModelEntry:
+    """The entry a version folder's descriptor describes."""
+    desc = json.loads((folder / DESCRIPTOR_FILE).read_text())
+    classes = desc.get("classes")
+    return ModelEntry(name=name, version=version, path=folder / desc.get("file", MODEL_FILE),
+                      sha256=desc["sha256"], task=desc["task"], features=tuple(desc["features"]),
+                      classes=tuple(classes) if classes is not None else None,
+                      methods=tuple(desc["methods"]), handles_missing=bool(desc["handles_missing"]),
+                      sklearn_version=desc.get("sklearn_version", ""))
+
+
+class ModelRegistry:
+    """Every model version under one folder, rescanned when the folder changes."""
+
+    def __init__(self, model_dir: str | Path, default_model: str) -> None:
+        self.root = Path(model_dir)
+        self.default_model = default_model
+        self._lock = threading.Lock()
+        self._signature: tuple[Any, ...] | None = None
+        self._models: dict[str, list[ModelEntry]] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self._scan())
+
+    def versions(self, name: str) -> list[ModelEntry]:
+        """Every version of `name`, oldest first."""
+        versions = self._scan().get(name)
+        if not versions:
+            raise ModelNotFoundError(f"no model named {name!r}; GET /models lists them")
+        return versions
+
+    def get(self, name: str, version: int | None = None) -> ModelEntry:
+        """The named version, or the latest (highest) when `version` is None."""
+        versions = self.versions(name)
+        if version is None:
+            return versions[-1]
+        for entry in versions:
+            if entry.version == version:
+                return entry
+        raise ModelNotFoundError(f"model {name!r} has no version {version}; it has "
+                                 f"{', '.join(str(e.version) for e in versions)}")
+
+    def latest_entries(self) -> list[ModelEntry]:
+        return [versions[-1] for _, versions in sorted(self._scan().items())]
+
+    def _scan(self) -> dict[str, list[ModelEntry]]:
+        signature = self._tree_signature()
+        with self._lock:
+            if signature != self._signature:
+                self._models = self._read_tree()
+                self._signature = signature
+            return self._models
+
+    def _tree_signature(self) -> tuple[Any, ...]:
+        """Modification times of the store's folders: a new version changes one of them."""
+        try:
+            stamps = [(self.root.name, self.root.stat().st_mtime_ns)]
+            with os.scandir(self.root) as names:
+                for entry in names:
+                    if entry.is_dir():
+                        stamps.append((entry.name, entry.stat().st_mtime_ns))
+        except FileNotFoundError:
+            return ()
+        return tuple(sorted(stamps))
+
+    def _read_tree(self) -> dict[str, list[ModelEntry]]:
+        models: dict[str, list[ModelEntry]] = {}
+        if not self.root.is_dir():
+            log.warning("MODEL_DIR %s does not exist: no models to serve", self.root)
+            return models
+        for name_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            entries = [_read_version(name_dir.name, v) for v in name_dir.iterdir() if v.name.isdigit()]
+            found = sorted((e for e in entries if e is not None), key=lambda e: e.version)
+            if found:
+                models[name_dir.name] = found
+        return models
+
+
+def _read_version(name: str, folder: Path) -> ModelEntry | None:
+    try:
+        return read_entry(name, int(folder.name), folder)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("skipping model folder %s: %s", folder, exc)
+        return None
+
+
+class ModelLoadError(RuntimeError):
+    """A model file that is missing, altered, or unreadable."""
+
+
+_loaded: dict[tuple[str, str], Any] = {}
+_load_lock = threading.Lock()
+
+
+def load_estimator(entry: ModelEntry) -> Any:
+    """The fitted estimator behind `entry`, loaded once per process and checked against its hash."""
+    cache_key = (str(entry.path), entry.sha256)
+    with _load_lock:
+        if cache_key not in _loaded:
+            _loaded[cache_key] = _load_checked(entry)
+        return _loaded[cache_key]
+
+
+def _load_checked(entry: ModelEntry) -> Any:
+    if not entry.path.is_file():
+        raise ModelLoadError(f"model file {entry.path} is missing")
+    actual = file_sha256(entry.path)
+    if actual != entry.sha256:
+        raise ModelLoadError(f"model file {entry.path} has SHA-256 {actual}, not {entry.sha256} as registered")
+    if entry.sklearn_version and entry.sklearn_version != sklearn.__version__:
+        log.warning("model %s v%s was saved with scikit-learn %s; this process runs %s",
+                    entry.name, entry.version, entry.sklearn_version, sklearn.__version__)
+    return joblib.load(entry.path)
+
+
+def model_methods(estimator: Any) -> list[str]:
+    """The scoring methods `estimator` offers, in a fixed order."""
+    found = []
+    for method in METHODS:
+        try:
+            if callable(getattr(estimator, method)):
+                found.append(method)
+        except AttributeError:
+            continue
+    return found
+
+
+def write_model(model_dir: str | Path, name: str, version: int, estimator: Any, features: list[str],
+                handles_missing: bool) -> ModelEntry:
+    """Save `estimator` as version `version` of `name`, with its descriptor."""
+    folder = Path(model_dir) / name / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MODEL_FILE
+    joblib.dump(estimator, path)
+    classes = getattr(estimator, "classes_", None)
+    descriptor = {
+        "name": name, "version": version, "file": MODEL_FILE, "sha256": file_sha256(path),
+        "task": "classification" if classes is not None else "regression",
+        "features": features, "classes": classes.tolist() if classes is not None else None,
+        "methods": model_methods(estimator), "handles_missing": handles_missing,
+        "sklearn_version": sklearn.__version__,
+    }
+    tmp = folder / (DESCRIPTOR_FILE + ".tmp")
+    tmp.write_text(json.dumps(descriptor, indent=2) + "\n")
+    tmp.replace(folder / DESCRIPTOR_FILE)
+    return read_entry(name, version, folder)

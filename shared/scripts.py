@@ -1,0 +1,68 @@
+"""Lua scripts: each job transition happens whole or not at all, whatever runs twice."""
+
+CREATE_JOB = """
+-- KEYS: job hash, owner listing, active set, order counter
+-- ARGV: job id, now (µs), ttl seconds, max active jobs, then field/value pairs
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+  return 0
+end
+local now = tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+local order = math.max(now, last + 1)
+redis.call('SET', KEYS[4], string.format('%.0f', order), 'EX', ARGV[3])
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], order, ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return 1
+"""
+
+START_CHUNK = """
+-- KEYS: job hash, done set; ARGV: chunk index, now (s)
+-- 'run' when the chunk should be scored, else why not
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'gone' end
+if status ~= 'queued' and status ~= 'running' then return status end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2])
+end
+return 'run'
+"""
+
+FINISH_CHUNK = """
+-- KEYS: job hash, done set, result key, input key, active set
+-- ARGV: chunk index, rows in chunk, result bytes, now (s), ttl seconds, job id
+-- 'finished' when this chunk completed the job; 'recorded'; 'duplicate'; or the job's terminal status
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'gone' end
+if status ~= 'queued' and status ~= 'running' then return status end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'duplicate' end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+redis.call('DEL', KEYS[4])
+redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
+local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+if done >= tonumber(redis.call('HGET', KEYS[1], 'chunks_total')) then
+  redis.call('HSET', KEYS[1], 'status', 'succeeded', 'finished_at', ARGV[4])
+  redis.call('ZREM', KEYS[5], ARGV[6])
+  return 'finished'
+end
+return 'recorded'
+"""
+
+END_JOB = """
+-- KEYS: job hash, active set; ARGV: new status, now (s), error json, job id
+-- the status before, when the job was not terminal and now is; else its terminal status or 'gone'
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'gone' end
+if status ~= 'queued' and status ~= 'running' then return 'terminal:' .. status end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
+redis.call('ZREM', KEYS[2], ARGV[4])
+return status
+"""

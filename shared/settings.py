@@ -1,0 +1,92 @@
+"""Settings read once from the environment, with the defaults a single machine needs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_CHUNK_ROWS = 10_000
+"""Rows per chunk: one Celery task scores one chunk."""
+
+DEFAULT_MAX_BODY_BYTES = 1 << 30
+"""A request body larger than this is refused with 413."""
+
+
+class SettingsError(ValueError):
+    """A malformed environment variable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://localhost:6379/0"
+    model_dir: str = str(REPO_ROOT / "models")
+    default_model: str = "iris"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    max_rows: int = 10_000_000
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    inline_results_max: int = 10_000
+    sync_max_rows: int = 1_000
+    result_ttl_seconds: int = 86_400
+    max_queued_jobs: int = 10_000
+    api_keys: str = ""
+    api_keys_file: str = ""
+    callback_allowed_hosts: str = ""
+    callback_secret: str = ""
+    log_level: str = "INFO"
+    chunk_soft_time_limit: int = 60
+    chunk_time_limit: int = 90
+    visibility_timeout: int = 3_600
+    queue_name: str = "predq"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from `environ`; a malformed value raises naming its variable."""
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = field.name.upper()
+            if name not in environ:
+                continue
+            raw = environ[name]
+            values[field.name] = _cast(name, raw, field.type)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values that cannot work, naming the variable."""
+        positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
+                    "max_queued_jobs", "chunk_soft_time_limit", "chunk_time_limit", "visibility_timeout")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.inline_results_max < 0:
+            raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
+        if self.chunk_soft_time_limit >= self.chunk_time_limit:
+            raise SettingsError("CHUNK_SOFT_TIME_LIMIT must be below CHUNK_TIME_LIMIT")
+        if self.visibility_timeout < 4 * self.chunk_time_limit:
+            raise SettingsError(
+                f"VISIBILITY_TIMEOUT ({self.visibility_timeout}s) must be at least four times "
+                f"CHUNK_TIME_LIMIT ({self.chunk_time_limit}s), or long chunks would be delivered twice")
+
+    def api_key_set(self) -> frozenset[str]:
+        """Every configured API key, from API_KEYS and the lines of API_KEYS_FILE."""
+        keys = {k.strip() for k in self.api_keys.split(",")}
+        if self.api_keys_file:
+            keys |= {line.strip() for line in Path(self.api_keys_file).read_text().splitlines()}
+        return frozenset(k for k in keys if k)
+
+    def callback_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.callback_allowed_hosts.split(",") if h.strip())
+
+
+def _cast(name: str, raw: str, kind: object) -> object:
+    if kind in (int, "int"):
+        try:
+            return int(raw.replace("_", ""))
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    return raw

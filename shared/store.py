@@ -1,0 +1,221 @@
+"""The Redis job store: job records, input chunks, results and listings."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import redis
+
+from shared import scripts
+from shared.codecs import decode_array, encode_array
+from shared.errors import JobNotFoundError, UnavailableError
+from shared.job import TERMINAL, Job, JobStatus
+from shared.keys import key
+
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+"""128 random bits in hex; anything else names no job."""
+
+ACTIVE = key("active")
+"""Jobs not yet terminal, scored by creation time: the backpressure count."""
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(16)
+
+
+def job_key(job_id: str) -> str:
+    return key("job", job_id)
+
+
+def input_key(job_id: str, index: int) -> str:
+    return key("job", job_id, "in", index)
+
+
+def result_key(job_id: str, index: int) -> str:
+    return key("job", job_id, "out", index)
+
+
+def done_key(job_id: str) -> str:
+    return key("job", job_id, "done")
+
+
+def owner_key(owner: str) -> str:
+    return key("owner", owner, "jobs")
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    cursor: str | None
+
+
+class JobStore:
+    """Every read and write of job state; the only module that knows the job keys' layout."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.redis = client
+        self.ttl = ttl_seconds
+        self._create = client.register_script(scripts.CREATE_JOB)
+        self._start = client.register_script(scripts.START_CHUNK)
+        self._finish = client.register_script(scripts.FINISH_CHUNK)
+        self._end = client.register_script(scripts.END_JOB)
+
+    # ---------------------------------------------------------------- creating
+    def create(self, job: Job, X: np.ndarray, max_active: int) -> None:
+        """Store the input chunks, then the record; refuse (503) past `max_active` live jobs."""
+        self.check_capacity(max_active)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for index in range(job.chunks_total):
+                start, stop = job.chunk_bounds(index)
+                pipe.set(input_key(job.job_id, index), encode_array(X[start:stop]), ex=self.ttl)
+            pipe.execute()
+        fields = [item for pair in job.to_hash().items() for item in pair]
+        keys = [job_key(job.job_id), owner_key(job.owner), ACTIVE, key("order")]
+        created = self._create(keys=keys, args=[job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields])
+        if not created:
+            self.redis.delete(*(input_key(job.job_id, i) for i in range(job.chunks_total)))
+            raise self._queue_full(max_active)
+
+    def check_capacity(self, max_active: int) -> None:
+        if self.redis.zcard(ACTIVE) >= max_active:
+            raise self._queue_full(max_active)
+
+    @staticmethod
+    def _queue_full(max_active: int) -> UnavailableError:
+        return UnavailableError(f"the queue holds {max_active} unfinished jobs (MAX_QUEUED_JOBS); retry later",
+                                retry_after=5)
+
+    # ---------------------------------------------------------------- reading
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        """The job, or JobNotFoundError (also when it belongs to another owner)."""
+        if not JOB_ID.fullmatch(job_id):
+            raise JobNotFoundError(f"no job {job_id[:64]!r}")
+        fields = self.redis.hgetall(job_key(job_id))
+        if not fields:
+            raise JobNotFoundError(f"no job {job_id}")
+        job = Job.from_hash(fields)
+        if owner is not None and job.owner != owner:
+            raise JobNotFoundError(f"no job {job_id}")
+        return job
+
+    def wait(self, job_id: str, owner: str | None, seconds: float) -> Job:
+        """The job once terminal, or as it stands after `seconds`."""
+        deadline = time.monotonic() + seconds
+        pause = 0.002
+        job = self.get(job_id, owner)
+        while not job.status.terminal and time.monotonic() < deadline:
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 1.5, 0.05)
+            job = self.get(job_id, owner)
+        return job
+
+    def done_chunks(self, job_id: str) -> set[int]:
+        return {int(i) for i in self.redis.smembers(done_key(job_id))}
+
+    def read_input(self, job_id: str, index: int) -> np.ndarray | None:
+        data = self.redis.get(input_key(job_id, index))
+        return None if data is None else decode_array(data)
+
+    def read_results(self, job: Job, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Result rows [start, stop) of a job, one array per chunk they span."""
+        if stop <= start:
+            return
+        first, last = start // job.chunk_rows, (stop - 1) // job.chunk_rows
+        for index in range(first, last + 1):
+            yield self.read_chunk_result(job, index)[max(start - index * job.chunk_rows, 0):
+                                                    stop - index * job.chunk_rows]
+
+    def read_chunk_result(self, job: Job, index: int) -> np.ndarray:
+        found = self.find_chunk_result(job, index)
+        if found is None:
+            raise UnavailableError(f"the results of job {job.job_id} are no longer in Redis")
+        return found
+
+    def find_chunk_result(self, job: Job, index: int) -> np.ndarray | None:
+        data = self.redis.get(result_key(job.job_id, index))
+        return None if data is None else decode_array(data)
+
+    def chunk_is_done(self, job_id: str, index: int) -> bool:
+        return bool(self.redis.sismember(done_key(job_id), index))
+
+    def list_jobs(self, owner: str, status: JobStatus | None, limit: int, cursor: float | None) -> Page:
+        """The owner's jobs, newest first, after `cursor` (an order score)."""
+        found: list[Job] = []
+        listing = owner_key(owner)
+        top: float | str = f"({cursor!r}" if cursor is not None else "+inf"
+        while len(found) <= limit:
+            batch = self.redis.zrevrangebyscore(listing, top, "-inf", start=0, num=200, withscores=True)
+            if not batch:
+                break
+            found.extend(self._jobs_in(listing, batch, status, limit + 1 - len(found)))
+            top = f"({batch[-1][1]!r}"
+        jobs = found[:limit]
+        more = len(found) > limit
+        return Page(jobs, self._order_of(listing, jobs[-1].job_id) if more and jobs else None)
+
+    def _jobs_in(self, listing: str, batch: list[tuple[bytes, float]], status: JobStatus | None,
+                 want: int) -> list[Job]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for member, _ in batch:
+                pipe.hgetall(job_key(member.decode()))
+            records = pipe.execute()
+        jobs, gone = [], []
+        for (member, _), fields in zip(batch, records):
+            if not fields:
+                gone.append(member)
+                continue
+            job = Job.from_hash(fields)
+            if status is None or job.status is status:
+                jobs.append(job)
+        if gone:
+            self.redis.zrem(listing, *gone)
+        return jobs[:want]
+
+    def _order_of(self, listing: str, job_id: str) -> str | None:
+        score = self.redis.zscore(listing, job_id)
+        return None if score is None else repr(score)
+
+    def active_count(self) -> int:
+        return int(self.redis.zcard(ACTIVE))
+
+    # ---------------------------------------------------------------- chunk transitions
+    def start_chunk(self, job_id: str, index: int) -> str:
+        """'run' when chunk `index` should be scored now; else why not ('done', a terminal status, 'gone')."""
+        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time())])
+        return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+    def finish_chunk(self, job: Job, index: int, result: np.ndarray) -> str:
+        """Record a chunk's result once: 'finished', 'recorded', 'duplicate', or the job's terminal status."""
+        start, stop = job.chunk_bounds(index)
+        keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
+                input_key(job.job_id, index), ACTIVE]
+        args = [index, stop - start, encode_array(result), repr(time.time()), self.ttl, job.job_id]
+        answer = self._finish(keys=keys, args=args)
+        return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+    def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None) -> str:
+        """Move a live job to a terminal `status`; the status it had, or 'terminal:<s>' / 'gone'."""
+        args = [status.value, repr(time.time()), orjson.dumps(error) if error else "", job_id]
+        answer = self._end(keys=[job_key(job_id), ACTIVE], args=args)
+        return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+    def cancel(self, job: Job) -> str:
+        """Cancel a live job and drop its data; what `end_job` answers."""
+        before = self.end_job(job.job_id, JobStatus.CANCELLED)
+        if not before.startswith("terminal:") and before != "gone":
+            self._drop_data(job)
+        return before
+
+    def _drop_data(self, job: Job) -> None:
+        chunks = range(job.chunks_total)
+        self.redis.delete(*(input_key(job.job_id, i) for i in chunks), *(result_key(job.job_id, i) for i in chunks))
+
+    def is_terminal(self, job_id: str) -> bool:
+        status = self.redis.hget(job_key(job_id), "status")
+        return status is None or JobStatus(status.decode()) in TERMINAL

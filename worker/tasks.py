@@ -1,0 +1,14 @@
+"""The Celery tasks: thin wrappers that hand ids to the chunk runner."""
+
+from __future__ import annotations
+
+from shared.queue import SCORE_CHUNK
+from worker.celery_app import app
+from worker.chunks import run_chunk
+from worker.context import process_context
+
+
+@app.task(name=SCORE_CHUNK)
+def score_chunk(job_id: str, index: int) -> str:
+    """Score one chunk; safe to run any number of times."""
+    return run_chunk(process_context(), job_id, index)
