@@ -19,7 +19,6 @@ from shared.idempotency import fingerprint
 from shared.job import Job, JobStatus
 from shared.metrics import record_job_end
 from shared.parsing.submission import Submission
-from shared.queue import enqueue_chunks
 from shared.scoring import to_json_values
 from shared.store import new_job_id
 
@@ -67,7 +66,7 @@ def accepted(svc: Services, job: Job, submission: Submission) -> Response:
     """Store the job, enqueue its chunks, answer 202; a failed enqueue leaves no live job behind."""
     svc.store.create(job, submission.X, svc.settings.max_queued_jobs)
     try:
-        enqueue_chunks(svc.celery, job.job_id, job.chunks_total)
+        svc.queue.enqueue(job.job_id, job.chunks_total)
     except Exception:
         svc.store.cancel(job)
         raise

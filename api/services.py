@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from celery import Celery
 from flask import current_app
 
 from shared.idempotency import IdempotencyStore
 from shared.metrics import MetricsRecorder
-from shared.queue import make_celery
+from shared.queue import CeleryChunkQueue, ChunkQueue, make_celery
 from shared.redis_client import connect
 from shared.registry import ModelRegistry
 from shared.settings import Settings
@@ -23,18 +22,18 @@ class Services:
     redis: redis.Redis
     store: JobStore
     registry: ModelRegistry
-    celery: Celery
+    queue: ChunkQueue
     metrics: MetricsRecorder
     idempotency: IdempotencyStore
     api_keys: frozenset[str]
 
 
-def build_services(settings: Settings, client: redis.Redis | None = None, celery: Celery | None = None) -> Services:
+def build_services(settings: Settings, client: redis.Redis | None = None, queue: ChunkQueue | None = None) -> Services:
     client = client or connect(settings.redis_url)
     ttl = settings.result_ttl_seconds
     return Services(settings=settings, redis=client, store=JobStore(client, ttl),
                     registry=ModelRegistry(settings.model_dir, settings.default_model),
-                    celery=celery or make_celery(settings), metrics=MetricsRecorder(client, ttl),
+                    queue=queue or CeleryChunkQueue(make_celery(settings)), metrics=MetricsRecorder(client, ttl),
                     idempotency=IdempotencyStore(client, ttl), api_keys=settings.api_key_set())
 
 

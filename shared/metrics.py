@@ -19,6 +19,7 @@ COUNTERS = {
     "predq_jobs_submitted": ("Jobs accepted.", ("model",)),
     "predq_jobs_finished": ("Jobs that reached a terminal status.", ("model", "status")),
     "predq_rows_scored": ("Rows scored by workers.", ("model",)),
+    "predq_chunks_scored": ("Chunks scored, by the worker node that scored them.", ("worker",)),
     "predq_http_requests": ("HTTP requests answered.", ("route", "method", "status")),
 }
 HISTOGRAMS = {

@@ -1,6 +1,8 @@
-"""The Celery app both sides build: broker settings that keep every chunk, and task names."""
+"""The Celery app both sides build, and the chunk queue the API sends to."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from celery import Celery
 
@@ -37,8 +39,19 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue_chunks(app: Celery, job_id: str, chunks: int) -> None:
-    """One task message per chunk, carrying only ids."""
-    with app.producer_or_acquire() as producer:
-        for index in range(chunks):
-            app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)
+class ChunkQueue(Protocol):
+    """Where the API puts chunk messages: Celery in production, a recorder in unit tests."""
+
+    def enqueue(self, job_id: str, chunks: int) -> None: ...
+
+
+class CeleryChunkQueue:
+    """One Celery task message per chunk, carrying only ids."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def enqueue(self, job_id: str, chunks: int) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for index in range(chunks):
+                self.app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)

@@ -49,6 +49,7 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
     if outcome in ("recorded", "finished"):
         ctx.metrics.count("predq_rows_scored", len(X), model=job.model["name"])
         ctx.metrics.observe("predq_chunk_duration_seconds", elapsed)
+        ctx.metrics.count("predq_chunks_scored", worker=ctx.node)
     if outcome == "finished":
         record_job_end(ctx.metrics, job.model, JobStatus.SUCCEEDED.value, time.time() - job.created_at)
     return outcome

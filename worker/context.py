@@ -18,17 +18,19 @@ class WorkerContext:
     store: JobStore
     registry: ModelRegistry
     metrics: MetricsRecorder
+    node: str = "worker"
 
 
-def build_context(settings: Settings) -> WorkerContext:
+def build_context(settings: Settings, node: str) -> WorkerContext:
     client = connect(settings.redis_url)
     return WorkerContext(settings=settings, store=JobStore(client, settings.result_ttl_seconds),
                          registry=ModelRegistry(settings.model_dir, settings.default_model),
-                         metrics=MetricsRecorder(client, settings.result_ttl_seconds))
+                         metrics=MetricsRecorder(client, settings.result_ttl_seconds), node=node)
 
 
 @functools.cache
-def process_context() -> WorkerContext:
+def process_context(node: str) -> WorkerContext:
+    """This process's context; `node` is the Celery node name (w1@host) that metrics credit."""
     from worker.celery_app import settings
 
-    return build_context(settings)
+    return build_context(settings, node)

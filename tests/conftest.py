@@ -1,0 +1,105 @@
+"""Shared fixtures: small real models in a temporary store, fake Redis for unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from api.services import build_services
+from scripts import make_models
+from shared.metrics import MetricsRecorder
+from shared.registry import ModelRegistry, write_model
+from shared.settings import Settings
+from shared.store import JobStore
+
+UNIT_CHUNK_ROWS = 4
+"""Tiny chunks, so a handful of rows already spans several chunks."""
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """iris (two versions), diabetes and breast-cancer, fitted as the demo fits them."""
+    root = tmp_path_factory.mktemp("models")
+    for name, version, build in make_models.DEMO_MODELS:
+        if name.startswith("bench-"):
+            continue
+        estimator, features, handles_missing = build()
+        write_model(root, name, version, estimator, features, handles_missing)
+    return root
+
+
+@pytest.fixture
+def settings(model_dir: Path) -> Settings:
+    return Settings.from_env({"MODEL_DIR": str(model_dir), "CHUNK_ROWS": str(UNIT_CHUNK_ROWS),
+                              "REDIS_URL": "redis://fake.invalid:6379/0"})
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, settings: Settings) -> JobStore:
+    return JobStore(redis_client, settings.result_ttl_seconds)
+
+
+@pytest.fixture
+def registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.model_dir, settings.default_model)
+
+
+class RecordingQueue:
+    """A chunk queue that keeps the messages, so a test can run them as a worker would."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, int]] = []
+
+    def enqueue(self, job_id: str, chunks: int) -> None:
+        self.messages.extend((job_id, index) for index in range(chunks))
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def app(settings: Settings, redis_client: redis.Redis, queue: RecordingQueue) -> Flask:
+    return create_app(services=build_services(settings, redis_client, queue))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def run_queued(settings: Settings, redis_client: redis.Redis, store: JobStore, registry: ModelRegistry,
+               queue: RecordingQueue) -> Callable[[], list[str]]:
+    """Run every recorded chunk message through the worker's chunk runner; their outcomes."""
+    from worker.chunks import run_chunk
+    from worker.context import WorkerContext
+
+    ctx = WorkerContext(settings, store, registry, MetricsRecorder(redis_client, settings.result_ttl_seconds))
+
+    def run() -> list[str]:
+        outcomes = [run_chunk(ctx, job_id, index) for job_id, index in queue.messages]
+        queue.messages.clear()
+        return outcomes
+
+    return run
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("REDIS_URL", "MODEL_DIR", "CHUNK_ROWS"):
+        monkeypatch.delenv(name, raising=False)
+    yield
