@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 def _count_request(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     try:
-        services().metrics.count("predq_http_requests", route=route, method=request.method, status=str(response.status_code))
+        services().metrics.count("predq_http_requests", route=route, method=request.method,
+                                 status=str(response.status_code))
     except Exception as exc:  # metrics must never break an answer
         log.debug("could not count a request: %s", exc)
     return response

@@ -81,9 +81,9 @@ class LocalStack:
         return proc
 
     def _spawn(self, args: list[str], log_name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / log_name, "ab")
-        return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with open(self.log_dir / log_name, "ab") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

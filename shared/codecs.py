@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import numpy as np
 
@@ -18,4 +19,4 @@ def encode_array(array: np.ndarray) -> bytes:
 
 def decode_array(data: bytes) -> np.ndarray:
     """The array that `encode_array` wrote; never unpickles."""
-    return np.load(io.BytesIO(data), allow_pickle=False)
+    return cast(np.ndarray, np.load(io.BytesIO(data), allow_pickle=False))

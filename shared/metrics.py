@@ -87,7 +87,7 @@ def _histogram(name: str, doc: str, samples: list[tuple[dict[str, str], float]])
             total += value
     cumulative: list[tuple[str, float]] = []
     running = 0.0
-    for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts):
+    for bound, count in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
         running += count
         cumulative.append((bound, running))
     family = HistogramMetricFamily(name, doc)

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -15,7 +16,7 @@ import redis
 from shared import scripts
 from shared.codecs import decode_array, encode_array
 from shared.errors import JobNotFoundError, UnavailableError
-from shared.job import TERMINAL, Job, JobStatus
+from shared.job import Job, JobStatus
 from shared.keys import key
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -96,7 +97,7 @@ class JobStore:
         """The job, or JobNotFoundError (also when it belongs to another owner)."""
         if not JOB_ID.fullmatch(job_id):
             raise JobNotFoundError(f"no job {job_id[:64]!r}")
-        fields = self.redis.hgetall(job_key(job_id))
+        fields = cast(dict[bytes, bytes], self.redis.hgetall(job_key(job_id)))
         if not fields:
             raise JobNotFoundError(f"no job {job_id}")
         job = Job.from_hash(fields)
@@ -119,7 +120,7 @@ class JobStore:
         return {int(i) for i in self.redis.smembers(done_key(job_id))}
 
     def read_input(self, job_id: str, index: int) -> np.ndarray | None:
-        data = self.redis.get(input_key(job_id, index))
+        data = cast(bytes | None, self.redis.get(input_key(job_id, index)))
         return None if data is None else decode_array(data)
 
     def read_results(self, job: Job, start: int, stop: int) -> Iterator[np.ndarray]:
@@ -138,11 +139,11 @@ class JobStore:
         return found
 
     def find_chunk_result(self, job: Job, index: int) -> np.ndarray | None:
-        data = self.redis.get(result_key(job.job_id, index))
+        data = cast(bytes | None, self.redis.get(result_key(job.job_id, index)))
         return None if data is None else decode_array(data)
 
     def chunk_is_done(self, job_id: str, index: int) -> bool:
-        return bool(self.redis.sismember(done_key(job_id), index))
+        return bool(self.redis.sismember(done_key(job_id), str(index)))
 
     def list_jobs(self, owner: str, status: JobStatus | None, limit: int, cursor: float | None) -> Page:
         """The owner's jobs, newest first, after `cursor` (an order score)."""
@@ -150,7 +151,8 @@ class JobStore:
         listing = owner_key(owner)
         top: float | str = f"({cursor!r}" if cursor is not None else "+inf"
         while len(found) <= limit:
-            batch = self.redis.zrevrangebyscore(listing, top, "-inf", start=0, num=200, withscores=True)
+            batch = cast(list[tuple[bytes, float]],
+                         self.redis.zrevrangebyscore(listing, top, "-inf", start=0, num=200, withscores=True))
             if not batch:
                 break
             found.extend(self._jobs_in(listing, batch, status, limit + 1 - len(found)))
@@ -164,9 +166,9 @@ class JobStore:
         with self.redis.pipeline(transaction=False) as pipe:
             for member, _ in batch:
                 pipe.hgetall(job_key(member.decode()))
-            records = pipe.execute()
+            records = cast(list[dict[bytes, bytes]], pipe.execute())
         jobs, gone = [], []
-        for (member, _), fields in zip(batch, records):
+        for (member, _), fields in zip(batch, records, strict=True):
             if not fields:
                 gone.append(member)
                 continue
@@ -188,22 +190,23 @@ class JobStore:
     def start_chunk(self, job_id: str, index: int) -> str:
         """'run' when chunk `index` should be scored now; else why not ('done', a terminal status, 'gone')."""
         answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time())])
-        return answer.decode() if isinstance(answer, bytes) else str(answer)
+        return _text(answer)
 
     def finish_chunk(self, job: Job, index: int, result: np.ndarray) -> str:
         """Record a chunk's result once: 'finished', 'recorded', 'duplicate', or the job's terminal status."""
         start, stop = job.chunk_bounds(index)
         keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
                 input_key(job.job_id, index), ACTIVE]
-        args = [index, stop - start, encode_array(result), repr(time.time()), self.ttl, job.job_id]
+        args: list[str | bytes | int] = [index, stop - start, encode_array(result), repr(time.time()), self.ttl,
+                                         job.job_id]
         answer = self._finish(keys=keys, args=args)
-        return answer.decode() if isinstance(answer, bytes) else str(answer)
+        return _text(answer)
 
     def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None) -> str:
         """Move a live job to a terminal `status`; the status it had, or 'terminal:<s>' / 'gone'."""
-        args = [status.value, repr(time.time()), orjson.dumps(error) if error else "", job_id]
+        args: list[str | bytes] = [status.value, repr(time.time()), orjson.dumps(error) if error else "", job_id]
         answer = self._end(keys=[job_key(job_id), ACTIVE], args=args)
-        return answer.decode() if isinstance(answer, bytes) else str(answer)
+        return _text(answer)
 
     def cancel(self, job: Job) -> str:
         """Cancel a live job and drop its data; what `end_job` answers."""
@@ -216,6 +219,7 @@ class JobStore:
         chunks = range(job.chunks_total)
         self.redis.delete(*(input_key(job.job_id, i) for i in chunks), *(result_key(job.job_id, i) for i in chunks))
 
-    def is_terminal(self, job_id: str) -> bool:
-        status = self.redis.hget(job_key(job_id), "status")
-        return status is None or JobStatus(status.decode()) in TERMINAL
+
+def _text(answer: Any) -> str:
+    """A Lua script's string answer, which redis-py hands back as bytes."""
+    return answer.decode() if isinstance(answer, bytes) else str(answer)

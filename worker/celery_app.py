@@ -8,5 +8,5 @@ from shared.settings import Settings
 settings = Settings.from_env()
 app = make_celery(settings)
 
-import worker.signals  # noqa: E402,F401  (connects the heartbeat to this app's start and stop)
+import worker.signals  # noqa: E402  (connects the heartbeat to this app's start and stop)
 import worker.tasks  # noqa: E402,F401  (registers the tasks on `app`)

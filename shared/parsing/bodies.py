@@ -86,7 +86,7 @@ def csv_to_array(header: Sequence[str], rows: Sequence[Sequence[str]], features:
     errors = ErrorCollector()
     out = np.empty((len(rows), len(features)), dtype=np.float64)
     for i, row in enumerate(rows):
-        for j, (column, position) in enumerate(zip(features, order)):
+        for j, (column, position) in enumerate(zip(features, order, strict=True)):
             out[i, j] = _csv_cell(row[position].strip(), i, column, handles_missing, errors)
     errors.raise_if_any("the CSV rows")
     return out

@@ -96,7 +96,7 @@ def _checked_array(instances: Sequence[Any], features: Sequence[str], handles_mi
         values = _row_values(row, i, features, errors) if form is dict else _array_values(row, i, features, errors)
         if values is None:
             continue
-        for j, (column, value) in enumerate(zip(features, values)):
+        for j, (column, value) in enumerate(zip(features, values, strict=True)):
             out[i, j] = cell_value(value, i, column, handles_missing, errors)
     errors.raise_if_any("the instances")
     return out

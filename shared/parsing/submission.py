@@ -10,8 +10,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import orjson
 
-from shared.errors import (BadRequestError, PayloadTooLargeError, PredqError, UnprocessableError,
-                           UnsupportedMediaTypeError)
+from shared.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    PredqError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
+)
 from shared.parsing import bodies
 from shared.parsing.rows import rows_to_array
 from shared.registry import METHODS, ModelEntry, ModelRegistry
