@@ -36,6 +36,8 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
     )
+    if settings.worker_concurrency:
+        app.conf.worker_concurrency = settings.worker_concurrency
     return app
 
 

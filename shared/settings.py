@@ -41,6 +41,7 @@ class Settings:
     chunk_time_limit: int = 90
     visibility_timeout: int = 3_600
     queue_name: str = "predq"
+    worker_concurrency: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -63,6 +64,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.worker_concurrency < 0:
+            raise SettingsError("WORKER_CONCURRENCY must be 0 (one process per core) or more")
         if self.inline_results_max < 0:
             raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
         if self.chunk_soft_time_limit >= self.chunk_time_limit:
