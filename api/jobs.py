@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -22,6 +23,7 @@ from shared.parsing.submission import Submission
 from shared.scoring import to_json_values
 from shared.store import new_job_id
 
+log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
 bp.before_request(require_key)
 
@@ -68,11 +70,20 @@ def accepted(svc: Services, job: Job, submission: Submission) -> Response:
     try:
         svc.queue.enqueue(job.job_id, job.chunks_total)
     except Exception:
-        svc.store.cancel(job)
+        log.exception("enqueuing job %s failed; discarding it", job.job_id)
+        _discard_quietly(svc, job)
         raise
     svc.metrics.count("predq_jobs_submitted", model=job.model["name"])
     headers = {"Location": f"/jobs/{job.job_id}", **poll_headers(job)}
     return json_response(job_resource(job), 202, headers)
+
+
+def _discard_quietly(svc: Services, job: Job) -> None:
+    """Best effort: with Redis down the job stays, and the sweeper enqueues its chunks once Redis is back."""
+    try:
+        svc.store.discard(job)
+    except Exception as exc:
+        log.warning("could not discard job %s (%s); the sweeper will finish it", job.job_id, exc)
 
 
 def wait_for_record(svc: Services, job_id: str) -> Job:

@@ -46,6 +46,8 @@ class ChunkQueue(Protocol):
 
     def enqueue(self, job_id: str, chunks: int) -> None: ...
 
+    def resend(self, job_id: str, indexes: list[int]) -> None: ...
+
 
 class CeleryChunkQueue:
     """One Celery task message per chunk, carrying only ids."""
@@ -54,6 +56,9 @@ class CeleryChunkQueue:
         self.app = app
 
     def enqueue(self, job_id: str, chunks: int) -> None:
+        self.resend(job_id, list(range(chunks)))
+
+    def resend(self, job_id: str, indexes: list[int]) -> None:
         with self.app.producer_or_acquire() as producer:
-            for index in range(chunks):
+            for index in indexes:
                 self.app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)

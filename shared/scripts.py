@@ -22,12 +22,14 @@ return 1
 """
 
 START_CHUNK = """
--- KEYS: job hash, done set; ARGV: chunk index, now (s)
--- 'run' when the chunk should be scored, else why not
+-- KEYS: job hash, done set; ARGV: chunk index, now (s), most attempts
+-- 'run' when the chunk should be scored; 'poison' past its attempts; else why not
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
 if status ~= 'queued' and status ~= 'running' then return status end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts:' .. ARGV[1], 1)
+if attempts > tonumber(ARGV[3]) then return 'poison' end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[2])
 end

@@ -93,14 +93,26 @@ class JobStore:
                                 retry_after=5)
 
     # ---------------------------------------------------------------- reading
+    def find(self, job_id: str) -> Job | None:
+        fields = cast(dict[bytes, bytes], self.redis.hgetall(job_key(job_id)))
+        return Job.from_hash(fields) if fields else None
+
+    def active_job_ids(self) -> list[str]:
+        return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, 0, -1))]
+
+    def forget_active(self, job_id: str) -> None:
+        self.redis.zrem(ACTIVE, job_id)
+
+    def input_exists(self, job_id: str, index: int) -> bool:
+        return bool(self.redis.exists(input_key(job_id, index)))
+
     def get(self, job_id: str, owner: str | None = None) -> Job:
         """The job, or JobNotFoundError (also when it belongs to another owner)."""
         if not JOB_ID.fullmatch(job_id):
             raise JobNotFoundError(f"no job {job_id[:64]!r}")
-        fields = cast(dict[bytes, bytes], self.redis.hgetall(job_key(job_id)))
-        if not fields:
+        job = self.find(job_id)
+        if job is None:
             raise JobNotFoundError(f"no job {job_id}")
-        job = Job.from_hash(fields)
         if owner is not None and job.owner != owner:
             raise JobNotFoundError(f"no job {job_id}")
         return job
@@ -187,9 +199,10 @@ class JobStore:
         return int(self.redis.zcard(ACTIVE))
 
     # ---------------------------------------------------------------- chunk transitions
-    def start_chunk(self, job_id: str, index: int) -> str:
-        """'run' when chunk `index` should be scored now; else why not ('done', a terminal status, 'gone')."""
-        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time())])
+    def start_chunk(self, job_id: str, index: int, max_attempts: int) -> str:
+        """'run' when chunk `index` should be scored now; 'poison' past `max_attempts` tries; else why not
+        ('done', a terminal status, 'gone')."""
+        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time()), max_attempts])
         return _text(answer)
 
     def finish_chunk(self, job: Job, index: int, result: np.ndarray) -> str:
@@ -214,6 +227,16 @@ class JobStore:
         if not before.startswith("terminal:") and before != "gone":
             self._drop_data(job)
         return before
+
+    def discard(self, job: Job) -> None:
+        """Remove every trace of a job whose submission was refused after it was stored."""
+        self.end_job(job.job_id, JobStatus.CANCELLED)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(owner_key(job.owner), job.job_id)
+            pipe.zrem(ACTIVE, job.job_id)
+            pipe.delete(job_key(job.job_id), done_key(job.job_id))
+            pipe.execute()
+        self._drop_data(job)
 
     def _drop_data(self, job: Job) -> None:
         chunks = range(job.chunks_total)

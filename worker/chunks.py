@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.job import Job, JobStatus
 from shared.metrics import record_job_end
@@ -13,19 +17,45 @@ from shared.scoring import score
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REDIS_RETRY_SECONDS = 45.0
+"""How long a chunk waits for Redis to come back before giving up (below the soft time limit)."""
+
+TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
 
 class ChunkFailedError(RuntimeError):
     """A chunk that cannot be scored; its job ends failed."""
 
 
+def patiently(call: Callable[[], T], seconds: float = REDIS_RETRY_SECONDS) -> T:
+    """`call()`, retried while Redis is unreachable (a restart), for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    pause = 0.1
+    while True:
+        try:
+            return call()
+        except TRANSIENT as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Redis unavailable (%s); retrying in %.1fs", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
 def run_chunk(ctx: WorkerContext, job_id: str, index: int) -> str:
     """Score chunk `index` of `job_id` unless it is done or its job is over; what happened, in a word."""
-    verdict = ctx.store.start_chunk(job_id, index)
-    if verdict != "run":
+    attempts = ctx.settings.max_chunk_attempts
+    verdict = patiently(lambda: ctx.store.start_chunk(job_id, index, attempts))
+    if verdict not in ("run", "poison"):
         log.info("chunk %s/%d not run: %s", job_id, index, verdict)
         return verdict
-    job = ctx.store.get(job_id)
+    job = patiently(lambda: ctx.store.get(job_id))
+    if verdict == "poison":
+        fail_job(ctx, job, index, f"it was tried {attempts} times (MAX_CHUNK_ATTEMPTS) and each attempt "
+                                  "died or was cut short")
+        return "poison"
     try:
         return _score_and_record(ctx, job, index)
     except ChunkFailedError as exc:
@@ -34,18 +64,21 @@ def run_chunk(ctx: WorkerContext, job_id: str, index: int) -> str:
 
 
 def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
-    X = ctx.store.read_input(job.job_id, index)
+    X = patiently(lambda: ctx.store.read_input(job.job_id, index))
     if X is None:
         raise ChunkFailedError("the chunk's input is no longer in Redis")
     estimator = _estimator_for(ctx, job)
     started = time.perf_counter()
     try:
         result = score(estimator, job.method, X)
+    except SoftTimeLimitExceeded:
+        raise ChunkFailedError(f"scoring took longer than CHUNK_SOFT_TIME_LIMIT "
+                               f"({ctx.settings.chunk_soft_time_limit}s); use smaller chunks") from None
     except Exception as exc:  # the model's own failure: retrying the same rows cannot help
         log.exception("scoring chunk %s/%d failed", job.job_id, index)
         raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {exc}") from exc
     elapsed = time.perf_counter() - started
-    outcome = ctx.store.finish_chunk(job, index, result)
+    outcome = patiently(lambda: ctx.store.finish_chunk(job, index, result))
     if outcome in ("recorded", "finished"):
         ctx.metrics.count("predq_rows_scored", len(X), model=job.model["name"])
         ctx.metrics.observe("predq_chunk_duration_seconds", elapsed)
@@ -75,15 +108,7 @@ def _entry_for(ctx: WorkerContext, job: Job) -> ModelEntry:
     return entry
 
 
-def failure_problem(job: Job, index: int, reason: str) -> dict[str, Any]:
-    """The problem object a failed job carries, naming the rows it could not score."""
-    start, stop = job.chunk_bounds(index)
-    return {"type": "/problems/chunk-failed", "title": "Rows could not be scored", "status": 500,
-            "detail": f"rows {start} to {stop - 1} (chunk {index}) could not be scored: {reason}",
-            "rows": {"start": start, "stop": stop}}
-
-
 def fail_job(ctx: WorkerContext, job: Job, index: int, reason: str) -> None:
-    before = ctx.store.end_job(job.job_id, JobStatus.FAILED, failure_problem(job, index, reason))
+    before = patiently(lambda: ctx.store.end_job(job.job_id, JobStatus.FAILED, job.failure(index, reason)))
     if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
         record_job_end(ctx.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 
 from shared import workers
 from shared.redis_client import connect
@@ -18,8 +17,7 @@ from shared.settings import Settings
 def main() -> int:
     node = os.environ.get("WORKER_NODE", f"celery@{socket.gethostname()}")
     client = connect(Settings.from_env().redis_url, timeout=3)
-    stamped = client.zscore(workers.WORKERS, node)
-    fresh = stamped is not None and time.time() - float(stamped) < workers.ALIVE_WITHIN_SECONDS
+    fresh = any(worker_id.split("|", 1)[0] == node for worker_id in workers.alive_ids(client))
     print(f"{node}: {'alive' if fresh else 'no recent heartbeat'}")
     return 0 if fresh else 1
 

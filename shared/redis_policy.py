@@ -1,0 +1,27 @@
+"""Refusing a Redis that may evict keys: queue lists and job records must never vanish."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class EvictingRedisError(RuntimeError):
+    """Redis runs with a maxmemory-policy other than noeviction."""
+
+
+def check_no_eviction(client: redis.Redis) -> None:
+    """Raise unless Redis's maxmemory-policy is noeviction; warn when it cannot be read."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.exceptions.ResponseError as exc:  # CONFIG disabled, as on some managed Redis
+        log.warning("cannot read Redis's maxmemory-policy (%s); make sure it is noeviction", exc)
+        return
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy not in (None, "noeviction"):
+        raise EvictingRedisError(f"Redis runs with maxmemory-policy {policy}: it may evict queued chunks and "
+                                 "job records. Set maxmemory-policy noeviction.")

@@ -1,0 +1,137 @@
+"""The sweeper: finishes what the transport loses.
+
+Every few seconds one worker (whoever holds the lock) looks at every live job.
+A chunk that is not done, not waiting in the queue and not held by a live
+worker has lost its message (a killed worker, a message dropped between BRPOP
+and its bookkeeping, an enqueue that failed); seen so twice, it is enqueued
+again. A job whose input chunks Redis lost ends failed, so no client polls a
+job that never ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Iterable
+from typing import cast
+
+import orjson
+import redis
+from celery import Celery
+
+from shared import workers
+from shared.job import Job, JobStatus
+from shared.keys import key
+from shared.metrics import MetricsRecorder, record_job_end
+from shared.queue import CeleryChunkQueue, ChunkQueue
+from shared.settings import Settings
+from shared.store import JobStore
+from shared.workers import Chunk
+
+LOCK = key("sweeper", "lock")
+SUSPECTS = key("sweeper", "suspects")
+SWEEP_SECONDS = 3.0
+CONFIRM_SECONDS = 5.0
+"""A chunk must look orphaned for this long before it is enqueued again (stamps lag by a heartbeat)."""
+
+log = logging.getLogger(__name__)
+
+
+def queued_chunks(client: redis.Redis, queue: str) -> set[Chunk]:
+    """(job id, chunk) of every message waiting in the Celery queue list."""
+    found: set[Chunk] = set()
+    for raw in cast(list[bytes], client.lrange(queue, 0, -1)):
+        args = _message_args(raw)
+        if args is not None:
+            found.add(args)
+    return found
+
+
+def _message_args(raw: bytes) -> Chunk | None:
+    try:
+        message = orjson.loads(raw)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = orjson.loads(body)[0]
+        return str(args[0]), int(args[1])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+class Sweeper:
+    interval = SWEEP_SECONDS
+
+    def __init__(self, settings: Settings, client: redis.Redis, app: Celery | None, owner: str,
+                 queue: ChunkQueue | None = None) -> None:
+        self.settings = settings
+        self.redis = client
+        self.owner = owner
+        self.store = JobStore(client, settings.result_ttl_seconds)
+        self.metrics = MetricsRecorder(client, settings.result_ttl_seconds)
+        self.queue = queue or CeleryChunkQueue(cast(Celery, app))
+
+    def run_once(self, now: float | None = None) -> dict[str, int]:
+        """One sweep, if this worker wins the lock; counts of what it did."""
+        if not self.redis.set(LOCK, self.owner, nx=True, ex=max(int(self.interval) - 1, 1)):
+            return {}
+        held = workers.held_chunks(self.redis)
+        if held is None:
+            return {}
+        waiting = queued_chunks(self.redis, self.settings.queue_name) | held
+        return self._sweep(waiting, now or time.time())
+
+    def _sweep(self, waiting: set[Chunk], now: float) -> dict[str, int]:
+        report = {"resent": 0, "failed": 0, "forgotten": 0}
+        before = self._suspects()
+        suspects: dict[str, float] = {}
+        for job_id in self.store.active_job_ids():
+            job = self.store.find(job_id)
+            if job is None or job.status.terminal:
+                self.store.forget_active(job_id)
+                report["forgotten"] += 1
+                continue
+            orphans = self._orphans(job, waiting)
+            if orphans and not all(self.store.input_exists(job_id, i) for i in orphans):
+                self._fail_lost(job, orphans)
+                report["failed"] += 1
+                continue
+            confirmed = []
+            for index in orphans:
+                name = f"{job_id}:{index}"
+                first = before.get(name, now)
+                if now - first >= CONFIRM_SECONDS:
+                    confirmed.append(index)
+                else:
+                    suspects[name] = first
+            if confirmed:
+                log.warning("job %s: chunks %s lost their messages; enqueuing them again", job_id, confirmed)
+                self.queue.resend(job_id, confirmed)
+                report["resent"] += len(confirmed)
+        self._save_suspects(suspects)
+        return report
+
+    def _orphans(self, job: Job, waiting: set[Chunk]) -> list[int]:
+        done = self.store.done_chunks(job.job_id)
+        return [i for i in range(job.chunks_total) if i not in done and (job.job_id, i) not in waiting]
+
+    def _fail_lost(self, job: Job, orphans: Iterable[int]) -> None:
+        lost = next(i for i in orphans if not self.store.input_exists(job.job_id, i))
+        before = self.store.end_job(job.job_id, JobStatus.FAILED, job.failure(lost, "its input is no longer in "
+                                                                                   "Redis (was Redis restarted "
+                                                                                   "without persistence?)"))
+        if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+            record_job_end(self.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)
+
+    def _suspects(self) -> dict[str, float]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(SUSPECTS))
+        return {k.decode(): float(v) for k, v in raw.items()}
+
+    def _save_suspects(self, suspects: dict[str, float]) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(SUSPECTS)
+            if suspects:
+                pipe.hset(SUSPECTS, items=[part for pair in suspects.items() for part in pair])
+                pipe.expire(SUSPECTS, int(CONFIRM_SECONDS * 10))
+            pipe.execute()
