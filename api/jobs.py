@@ -14,14 +14,15 @@ from api.resources import job_resource, poll_headers
 from api.responses import json_response
 from api.results import results_response
 from api.services import Services, services
-from api.submissions import read_submission
+from api.submissions import body_reader, count_rows, open_request_batch
 from shared.errors import BadRequestError, ConflictError, JobNotFoundError
 from shared.idempotency import fingerprint
 from shared.job import Job, JobStatus
 from shared.metrics import record_job_end
-from shared.parsing.submission import Submission
+from shared.parsing.streams import LimitedReader
+from shared.parsing.submission import Batch, limited_blocks
 from shared.scoring import to_json_values
-from shared.store import new_job_id
+from shared.store import ChunkWriter, new_job_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__)
@@ -36,37 +37,51 @@ IDEMPOTENT_WAIT_SECONDS = 5.0
 def submit_job() -> Response:
     svc = services()
     dry_run = params.flag(request.args, "dry_run")
-    submission = read_submission(svc)
+    body = body_reader(svc)
+    batch = open_request_batch(svc, body)
     if dry_run:
-        return json_response({"valid": True, "rows": submission.rows})
-    key = request.headers.get("Idempotency-Key")
-    job = new_job(svc, submission)
-    if key is None:
-        return accepted(svc, job, submission)
-    print_ = fingerprint([request.query_string, (request.content_type or "").encode(), request.get_data()])
-    earlier = svc.idempotency.claim(current_owner(), key, print_, job.job_id)
-    if earlier is not None:
-        return json_response(job_resource_of(svc, wait_for_record(svc, earlier)))
+        return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
+    svc.store.check_capacity(svc.settings.max_queued_jobs)
+    writer = ChunkWriter(svc.store, new_job_id(), svc.settings.chunk_rows)
     try:
-        return accepted(svc, job, submission)
-    except Exception:
-        svc.idempotency.release(current_owner(), key)
+        for X in limited_blocks(batch.blocks, svc.settings.max_rows):
+            writer.add(X)
+        writer.finish()
+        return _create(svc, new_job(svc, batch, writer), body)
+    except BaseException:
+        writer.abort()
         raise
 
 
-def new_job(svc: Services, submission: Submission) -> Job:
-    rows, chunk_rows = submission.rows, svc.settings.chunk_rows
-    classes = list(submission.model.classes) if submission.model.classes is not None else None
-    return Job(job_id=new_job_id(), owner=current_owner(), status=JobStatus.QUEUED, model=submission.model.ref(),
-               method=submission.method, rows=rows, chunk_rows=chunk_rows,
-               chunks_total=-(-rows // chunk_rows), rows_done=0, chunks_done=0, created_at=time.time(),
-               started_at=None, finished_at=None, error=None, metadata=submission.metadata, classes=classes,
-               callback_url=submission.callback_url)
+def _create(svc: Services, job: Job, body: LimitedReader) -> Response:
+    """Record and enqueue a job whose chunks are stored, unless its Idempotency-Key names an earlier one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        body.drain()
+        print_ = fingerprint([request.query_string, (request.content_type or "").encode(), body.digest.digest()])
+        earlier = svc.idempotency.claim(current_owner(), key, print_, job.job_id)
+        if earlier is not None:
+            svc.store.drop_inputs(job.job_id, job.chunks_total)
+            return json_response(job_resource_of(svc, wait_for_record(svc, earlier)))
+    try:
+        return accepted(svc, job)
+    except Exception:
+        if key is not None:
+            svc.idempotency.release(current_owner(), key)
+        raise
 
 
-def accepted(svc: Services, job: Job, submission: Submission) -> Response:
-    """Store the job, enqueue its chunks, answer 202; a failed enqueue leaves no live job behind."""
-    svc.store.create(job, submission.X, svc.settings.max_queued_jobs)
+def new_job(svc: Services, batch: Batch, writer: ChunkWriter) -> Job:
+    classes = list(batch.model.classes) if batch.model.classes is not None else None
+    return Job(job_id=writer.job_id, owner=current_owner(), status=JobStatus.QUEUED, model=batch.model.ref(),
+               method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
+               rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url)
+
+
+def accepted(svc: Services, job: Job) -> Response:
+    """Record the job, enqueue its chunks, answer 202; a failed enqueue leaves no live job behind."""
+    svc.store.create_record(job, svc.settings.max_queued_jobs)
     try:
         svc.queue.enqueue(job.job_id, job.chunks_total)
     except Exception:

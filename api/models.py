@@ -9,7 +9,7 @@ from flask import Blueprint, Response
 from api.auth import require_key
 from api.responses import json_response
 from api.services import services
-from api.submissions import read_submission
+from api.submissions import body_reader, collect_rows, open_request_batch
 from shared.errors import PayloadTooLargeError
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import score, to_json_values
@@ -38,14 +38,16 @@ def predict_now(name: str) -> Response:
     """The same validation and scoring as a job, answered at once for small batches."""
     svc = services()
     svc.registry.versions(name)  # an unknown model is a 404 before the body is read
+    batch = open_request_batch(svc, body_reader(svc), route_model=name)
     limit = svc.settings.sync_max_rows
-    submission = read_submission(svc, route_model=name, max_rows=svc.settings.max_rows)
-    if submission.rows > limit:
-        raise PayloadTooLargeError(f"{submission.rows} rows is more than this route scores at once "
-                                   f"(SYNC_MAX_ROWS = {limit}); submit them as a job with POST /jobs")
-    result = score(load_estimator(submission.model), submission.method, submission.X)
-    body: dict[str, Any] = {"results": to_json_values(result), "model": submission.model.ref()}
-    if submission.method == "predict_proba":
-        body["classes"] = list(submission.model.classes or [])
-    svc.metrics.count("predq_rows_scored", submission.rows, model=name)
+    try:
+        X = collect_rows(batch, limit)
+    except PayloadTooLargeError:
+        raise PayloadTooLargeError(f"more rows than this route scores at once (SYNC_MAX_ROWS = {limit}); "
+                                   "submit them as a job with POST /jobs") from None
+    result = score(load_estimator(batch.model), batch.method, X)
+    body: dict[str, Any] = {"results": to_json_values(result), "model": batch.model.ref()}
+    if batch.method == "predict_proba":
+        body["classes"] = list(batch.model.classes or [])
+    svc.metrics.count("predq_rows_scored", len(X), model=name)
     return json_response(body)

@@ -1,20 +1,38 @@
-"""Reading a POST body into a validated submission."""
+"""Reading a POST body into a batch: its parameters first, then its rows block by block."""
 
 from __future__ import annotations
 
+from typing import BinaryIO, cast
+
+import numpy as np
 from flask import request
 
 from api.services import Services
 from shared.errors import PayloadTooLargeError
-from shared.parsing.submission import Limits, Submission, parse_submission
+from shared.parsing.streams import LimitedReader
+from shared.parsing.submission import Batch, Limits, limited_blocks, open_batch
 
 
-def read_submission(svc: Services, route_model: str | None = None, max_rows: int | None = None) -> Submission:
-    """The request's body, parsed by its Content-Type and checked against its model."""
+def body_reader(svc: Services) -> LimitedReader:
+    """The request body as a stream that stops at MAX_BODY_BYTES and hashes what it reads."""
     limit = svc.settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the body is {request.content_length} bytes; the limit (MAX_BODY_BYTES) "
                                    f"is {limit}")
-    body = request.get_data(cache=True)
-    limits = Limits(max_rows=max_rows or svc.settings.max_rows, callback_hosts=svc.settings.callback_hosts())
-    return parse_submission(request.content_type, body, request.args, svc.registry, limits, route_model)
+    return LimitedReader(cast(BinaryIO, request.stream), limit)
+
+
+def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch:
+    limits = Limits(max_rows=svc.settings.max_rows, callback_hosts=svc.settings.callback_hosts())
+    return open_batch(request.content_type, body, request.args, svc.registry, limits, route_model)
+
+
+def collect_rows(batch: Batch, max_rows: int) -> np.ndarray:
+    """Every row of a batch in memory: for small synchronous batches only."""
+    blocks = list(limited_blocks(batch.blocks, max_rows))
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def count_rows(batch: Batch, max_rows: int) -> int:
+    """Validate every row without keeping them (a dry run)."""
+    return sum(len(X) for X in limited_blocks(batch.blocks, max_rows))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ class LocalStack:
         return env
 
     def start(self, timeout: float = 60.0) -> LocalStack:
+        ensure_port_free(self.port)
         write_demo_models(self.model_dir, log=lambda line: print(line, flush=True))
         if self.redis:
             self.redis.start()
@@ -112,6 +114,13 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def ensure_port_free(port: int) -> None:
+    """Refuse to start behind another server that already answers on `port`."""
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is already in use; stop what runs there or pick another port")
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

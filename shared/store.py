@@ -50,6 +50,45 @@ def owner_key(owner: str) -> str:
     return key("owner", owner, "jobs")
 
 
+class ChunkWriter:
+    """Cuts a stream of row blocks into chunks of exactly `chunk_rows` rows and stores each at once."""
+
+    def __init__(self, store: JobStore, job_id: str, chunk_rows: int) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.chunk_rows = chunk_rows
+        self.rows = 0
+        self.chunks = 0
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
+
+    def add(self, X: np.ndarray) -> None:
+        self._pending.append(X)
+        self._pending_rows += len(X)
+        self.rows += len(X)
+        if self._pending_rows >= self.chunk_rows:
+            self._flush(final=False)
+
+    def finish(self) -> None:
+        self._flush(final=True)
+
+    def abort(self) -> None:
+        """Delete every chunk stored so far: a refused batch leaves nothing behind."""
+        self.store.drop_inputs(self.job_id, self.chunks)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending_rows:
+            return
+        rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        whole = len(rows) if final else len(rows) - len(rows) % self.chunk_rows
+        chunks = [rows[i : i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
+        self.store.put_inputs(self.job_id, self.chunks, chunks)
+        self.chunks += len(chunks)
+        rest = rows[whole:]
+        self._pending = [rest] if len(rest) else []
+        self._pending_rows = len(rest)
+
+
 @dataclass(frozen=True)
 class Page:
     jobs: list[Job]
@@ -71,16 +110,28 @@ class JobStore:
     def create(self, job: Job, X: np.ndarray, max_active: int) -> None:
         """Store the input chunks, then the record; refuse (503) past `max_active` live jobs."""
         self.check_capacity(max_active)
+        writer = ChunkWriter(self, job.job_id, job.chunk_rows)
+        writer.add(X)
+        writer.finish()
+        self.create_record(job, max_active)
+
+    def put_inputs(self, job_id: str, first_index: int, chunks: list[np.ndarray]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:
-            for index in range(job.chunks_total):
-                start, stop = job.chunk_bounds(index)
-                pipe.set(input_key(job.job_id, index), encode_array(X[start:stop]), ex=self.ttl)
+            for offset, chunk in enumerate(chunks):
+                pipe.set(input_key(job_id, first_index + offset), encode_array(chunk), ex=self.ttl)
             pipe.execute()
+
+    def drop_inputs(self, job_id: str, chunks: int) -> None:
+        if chunks:
+            self.redis.delete(*(input_key(job_id, i) for i in range(chunks)))
+
+    def create_record(self, job: Job, max_active: int) -> None:
+        """Write the record of a job whose chunks are stored; refuse (503, dropping them) when full."""
         fields = [item for pair in job.to_hash().items() for item in pair]
         keys = [job_key(job.job_id), owner_key(job.owner), ACTIVE, key("order")]
         created = self._create(keys=keys, args=[job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields])
         if not created:
-            self.redis.delete(*(input_key(job.job_id, i) for i in range(job.chunks_total)))
+            self.drop_inputs(job.job_id, job.chunks_total)
             raise self._queue_full(max_active)
 
     def check_capacity(self, max_active: int) -> None:

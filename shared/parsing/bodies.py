@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -13,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from shared.errors import BadRequestError, FieldError
+from shared.errors import BadRequestError
 from shared.parsing.rows import ErrorCollector
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -39,60 +37,8 @@ def may_hold_booleans(data: bytes) -> bool:
     return b"true" in data or b"false" in data
 
 
-def load_ndjson(data: bytes) -> list[Any]:
-    """One JSON value per non-blank line; a bad line is a 400 naming it (from 1)."""
-    rows = []
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        rows.append(load_json(line, where=f"NDJSON line {number}"))
-    return rows
-
-
-def decode_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadRequestError(f"the body is not UTF-8 (byte {exc.start})") from None
-
-
-def csv_table(data: bytes) -> tuple[list[str], list[list[str]]]:
-    """The header and the data rows of a CSV body; ragged rows are 400s naming the line."""
-    reader = csv.reader(io.StringIO(decode_text(data), newline=""))
-    try:
-        lines = [row for row in reader]
-    except csv.Error as exc:
-        raise BadRequestError(f"the CSV body cannot be parsed at line {reader.line_num}: {exc}") from None
-    header_at = next((i for i, row in enumerate(lines) if row), None)
-    if header_at is None:
-        raise BadRequestError("the CSV body is empty; it starts with a header row of feature names")
-    header = [name.strip() for name in lines[header_at]]
-    rows: list[list[str]] = []
-    for number, row in enumerate(lines[header_at + 1:], start=header_at + 2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise BadRequestError(f"CSV line {number} has {len(row)} fields; the header has {len(header)}",
-                                  errors=[FieldError(f"line {number}: {len(row)} fields, expected {len(header)}",
-                                                     row=len(rows))])
-        rows.append(row)
-    return header, rows
-
-
-def csv_to_array(header: Sequence[str], rows: Sequence[Sequence[str]], features: Sequence[str],
-                 handles_missing: bool) -> np.ndarray:
-    """CSV cells to the model's feature order; an empty cell is a missing value."""
-    order = _header_order(header, features)
-    errors = ErrorCollector()
-    out = np.empty((len(rows), len(features)), dtype=np.float64)
-    for i, row in enumerate(rows):
-        for j, (column, position) in enumerate(zip(features, order, strict=True)):
-            out[i, j] = _csv_cell(row[position].strip(), i, column, handles_missing, errors)
-    errors.raise_if_any("the CSV rows")
-    return out
-
-
-def _header_order(header: Sequence[str], features: Sequence[str]) -> list[int]:
+def header_order(header: Sequence[str], features: Sequence[str]) -> list[int]:
+    """Where each feature sits in a CSV header; unknown or missing names are 422s naming them."""
     errors = ErrorCollector()
     duplicates = {name for name in header if header.count(name) > 1}
     if duplicates:
@@ -106,6 +52,17 @@ def _header_order(header: Sequence[str], features: Sequence[str]) -> list[int]:
             errors.add("missing from the CSV header", column=name)
     errors.raise_if_any("the CSV header")
     return [header.index(name) for name in features]
+
+
+def csv_to_array(header: Sequence[str], rows: Sequence[Sequence[str]], features: Sequence[str],
+                 handles_missing: bool, errors: ErrorCollector) -> np.ndarray:
+    """CSV cells to the model's feature order, recording bad cells in `errors`; empty is missing."""
+    order = header_order(header, features)
+    out = np.empty((len(rows), len(features)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        for j, (column, position) in enumerate(zip(features, order, strict=True)):
+            out[i, j] = _csv_cell(row[position].strip(), i, column, handles_missing, errors)
+    return out
 
 
 def _csv_cell(text: str, row: int, column: str, handles_missing: bool, errors: ErrorCollector) -> float:

@@ -1,10 +1,11 @@
-"""A submitted batch, whatever its body form, validated whole against its model."""
+"""A submitted batch, whatever its body form: its parameters resolved, its rows as validated blocks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -18,7 +19,11 @@ from shared.errors import (
     UnsupportedMediaTypeError,
 )
 from shared.parsing import bodies
+from shared.parsing.csv_stream import iter_csv
+from shared.parsing.ndjson_stream import iter_ndjson
+from shared.parsing.parquet import iter_parquet
 from shared.parsing.rows import rows_to_array
+from shared.parsing.streams import LimitedReader
 from shared.registry import METHODS, ModelEntry, ModelRegistry
 
 MAX_METADATA_BYTES = 4096
@@ -27,6 +32,7 @@ MAX_METADATA_BYTES = 4096
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 
 
 @dataclass(frozen=True)
@@ -36,79 +42,85 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Submission:
-    """A batch that fits its model: what a job or a sync prediction is made of."""
+class Batch:
+    """A batch whose parameters fit its model; its rows are validated as `blocks` is consumed."""
 
     model: ModelEntry
     method: str
-    X: np.ndarray
-    metadata: dict[str, Any] = field(default_factory=dict)
+    blocks: Iterator[np.ndarray]
+    metadata: dict[str, Any]
     callback_url: str | None = None
-
-    @property
-    def rows(self) -> int:
-        return int(self.X.shape[0])
 
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def parse_submission(content_type: str | None, body: bytes, query: Mapping[str, str], registry: ModelRegistry,
-                     limits: Limits, route_model: str | None = None) -> Submission:
-    """Validate a whole POST body against its model; raise the 4xx it deserves."""
+def open_batch(content_type: str | None, body: BinaryIO | LimitedReader, query: Mapping[str, str],
+               registry: ModelRegistry, limits: Limits, route_model: str | None = None) -> Batch:
+    """Resolve the batch's parameters; its rows are parsed while `Batch.blocks` is read."""
     kind = media_type(content_type)
     if kind in JSON_TYPES:
-        return _from_json(body, query, registry, limits, route_model)
-    if kind in NDJSON_TYPES:
-        params = _query_params(query)
-        return _from_rows(bodies.load_ndjson(body), params, registry, limits, route_model,
-                          bodies.may_hold_booleans(body))
+        return _json_batch(body.read(), query, registry, limits, route_model)
+    if kind not in CSV_TYPES + NDJSON_TYPES + PARQUET_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {kind or '(none)'} is not supported; send application/json, text/csv, "
+            "application/x-ndjson or application/vnd.apache.parquet")
+    model, method, metadata, callback = resolve(_query_params(query), registry, limits, route_model,
+                                                BadRequestError)
     if kind in CSV_TYPES:
-        return _from_csv(body, _query_params(query), registry, limits, route_model)
-    raise UnsupportedMediaTypeError(
-        f"Content-Type {kind or '(none)'} is not supported; send application/json, text/csv or "
-        "application/x-ndjson")
+        blocks = iter_csv(body, model.features, model.handles_missing)
+    elif kind in NDJSON_TYPES:
+        blocks = iter_ndjson(body, model.features, model.handles_missing)
+    else:
+        blocks = iter_parquet(_spooled(body), model.features, model.handles_missing)
+    return Batch(model, method, blocks, metadata, callback)
 
 
-def _from_json(body: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
-               route_model: str | None) -> Submission:
-    doc = bodies.load_json(body)
+def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
+    """Parquet needs a seekable file: the body, kept on disk past 64 MiB rather than in memory."""
+    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115  (the reader owns it)
+    while block := body.read(1 << 20):
+        spool.write(block)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
+                route_model: str | None) -> Batch:
+    doc = bodies.load_json(data)
     if not isinstance(doc, dict):
         raise BadRequestError('the JSON body is an object: {"instances": [...], "model": ...}')
     if "instances" not in doc:
         raise BadRequestError('the JSON body has no "instances" (a list of rows)')
-    params = {**_query_params(query), **{k: doc[k] for k in ("model", "version", "method", "metadata",
-                                                               "callback_url") if k in doc}}
-    return _from_rows(doc["instances"], params, registry, limits, route_model, bodies.may_hold_booleans(body),
-                      version_status=UnprocessableError)
-
-
-def _from_rows(instances: Any, params: dict[str, Any], registry: ModelRegistry, limits: Limits,
-               route_model: str | None, may_hold_booleans: bool,
-               version_status: type[PredqError] = BadRequestError) -> Submission:
+    instances = doc["instances"]
     if not isinstance(instances, list):
         raise BadRequestError('"instances" is a list of rows')
-    _check_row_count(len(instances), limits)
-    model, method, metadata, callback = _resolve(params, registry, limits, route_model, version_status)
-    X = rows_to_array(instances, model.features, model.handles_missing, may_hold_booleans)
-    return Submission(model, method, X, metadata, callback)
+    check_row_count(len(instances), limits.max_rows)
+    params = {**_query_params(query), **{k: doc[k] for k in ("model", "version", "method", "metadata",
+                                                               "callback_url") if k in doc}}
+    model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
+    X = rows_to_array(instances, model.features, model.handles_missing, bodies.may_hold_booleans(data))
+    return Batch(model, method, iter([X]), metadata, callback)
 
 
-def _from_csv(body: bytes, params: dict[str, Any], registry: ModelRegistry, limits: Limits,
-              route_model: str | None) -> Submission:
-    header, rows = bodies.csv_table(body)
-    _check_row_count(len(rows), limits)
-    model, method, metadata, callback = _resolve(params, registry, limits, route_model, BadRequestError)
-    X = bodies.csv_to_array(header, rows, model.features, model.handles_missing)
-    return Submission(model, method, X, metadata, callback)
-
-
-def _check_row_count(n_rows: int, limits: Limits) -> None:
+def check_row_count(n_rows: int, max_rows: int) -> None:
     if n_rows == 0:
         raise UnprocessableError("the batch has no rows")
-    if n_rows > limits.max_rows:
-        raise PayloadTooLargeError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {limits.max_rows}")
+    if n_rows > max_rows:
+        raise PayloadTooLargeError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
+
+
+def limited_blocks(blocks: Iterator[np.ndarray], max_rows: int) -> Iterator[np.ndarray]:
+    """`blocks`, raising 413 as soon as they pass `max_rows` rows and 422 if there are none."""
+    total = 0
+    for X in blocks:
+        total += len(X)
+        if total > max_rows:
+            raise PayloadTooLargeError(f"the batch has more than {max_rows} rows, the limit (MAX_ROWS)")
+        yield X
+    if total == 0:
+        raise UnprocessableError("the batch has no rows")
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:
@@ -118,19 +130,18 @@ def _query_params(query: Mapping[str, str]) -> dict[str, Any]:
     return params
 
 
-def _resolve(params: dict[str, Any], registry: ModelRegistry, limits: Limits, route_model: str | None,
-             version_status: type[PredqError]) -> tuple[ModelEntry, str, dict[str, Any], str | None]:
+def resolve(params: dict[str, Any], registry: ModelRegistry, limits: Limits, route_model: str | None,
+            version_error: type[PredqError]) -> tuple[ModelEntry, str, dict[str, Any], str | None]:
+    """The model entry, method, metadata and callback a batch's parameters name."""
     name = params.get("model")
     if name is not None and not isinstance(name, str):
         raise UnprocessableError('"model" is a model name (a string)')
     if route_model is not None and name is not None and name != route_model:
         raise UnprocessableError(f"the body names model {name!r}, but this route scores {route_model!r}")
-    version = parse_version(params.get("version"), version_status)
+    version = parse_version(params.get("version"), version_error)
     model = registry.get(route_model or name or registry.default_model, version)
-    method = _method(params.get("method"), model)
-    metadata = _metadata(params.get("metadata"))
-    callback = _callback(params.get("callback_url"), limits)
-    return model, method, metadata, callback
+    return model, _method(params.get("method"), model), _metadata(params.get("metadata")), _callback(
+        params.get("callback_url"), limits)
 
 
 def parse_version(raw: Any, error: type[PredqError] = BadRequestError) -> int | None:
