@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install models demo serve test unit integration lint contract clean
+.PHONY: help install models demo serve test unit integration lint contract clean bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,3 +47,6 @@ contract: $(STAMP) ## the outside contract suite against a running `make serve`
 
 clean: ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test)
+	$(PY) -m scripts.bench

@@ -175,7 +175,7 @@ class JobStore:
         job = self.get(job_id, owner)
         while not job.status.terminal and time.monotonic() < deadline:
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-            pause = min(pause * 1.5, 0.05)
+            pause = min(pause * 1.3, 0.02)
             job = self.get(job_id, owner)
         return job
 

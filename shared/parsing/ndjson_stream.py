@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 
 from shared.errors import BadRequestError, UnprocessableError
-from shared.parsing.bodies import load_json, may_hold_booleans
+from shared.parsing.bodies import gc_paused, load_json, may_hold_booleans
 from shared.parsing.rows import ErrorCollector, rows_to_array
 from shared.parsing.streams import BLOCK_BYTES, LimitedReader, line_blocks
 
@@ -21,16 +21,17 @@ def iter_ndjson(stream: BinaryIO | LimitedReader, features: Sequence[str], handl
     rows_before = 0
     form: type | None = None
     for line, block in line_blocks(stream, block_bytes):
-        rows = _rows(block, line)
-        if not rows:
-            continue
-        form = _same_form(rows, form)
-        try:
-            X = rows_to_array(rows, features, handles_missing, may_hold_booleans(block))
-        except UnprocessableError as exc:
-            for error in exc.errors or []:
-                errors.add(error.message, rows_before + (error.row or 0), error.column)
-            X = np.empty((len(rows), len(features)))
+        with gc_paused():
+            rows = _rows(block, line)
+            if not rows:
+                continue
+            form = _same_form(rows, form)
+            try:
+                X = rows_to_array(rows, features, handles_missing, may_hold_booleans(block))
+            except UnprocessableError as exc:
+                for error in exc.errors or []:
+                    errors.add(error.message, rows_before + (error.row or 0), error.column)
+                X = np.empty((len(rows), len(features)))
         rows_before += len(rows)
         if not errors.count:
             yield X

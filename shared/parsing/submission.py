@@ -88,7 +88,13 @@ def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
 
 def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
                 route_model: str | None) -> Batch:
-    doc = bodies.load_json(data)
+    with bodies.gc_paused():
+        doc = bodies.load_json(data)
+        return _json_doc_batch(doc, data, query, registry, limits, route_model)
+
+
+def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
+                    route_model: str | None) -> Batch:
     if not isinstance(doc, dict):
         raise BadRequestError('the JSON body is an object: {"instances": [...], "model": ...}')
     if "instances" not in doc:

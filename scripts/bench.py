@@ -1,0 +1,209 @@
+"""`make bench`: end-to-end throughput, the one-process limit, 1-row latency and the API's peak memory.
+
+Starts the local stack (two workers) on this machine and prints figures and ratios, then one JSON line
+holding every figure. A benchmark, not a test: it asserts nothing about speed.
+
+    python -m scripts.bench [--rows 200000] [--big-rows 1000000] [--latency-jobs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+from sklearn.datasets import make_classification
+
+from scripts.stack import LocalStack
+from shared.parsing.csv_stream import iter_csv
+from shared.parsing.parquet import iter_parquet
+from shared.parsing.rows import rows_to_array
+
+MODELS = ("bench-logreg", "bench-forest")
+FEATURES = [f"f{i}" for i in range(20)]
+FORMATS = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+def make_rows(n_rows: int, seed: int) -> np.ndarray:
+    X, _ = make_classification(n_samples=n_rows, n_features=20, random_state=seed)
+    return np.round(X, 6)
+
+
+def csv_bytes(X: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    out.write((",".join(FEATURES) + "\n").encode())
+    np.savetxt(out, X, fmt="%.6f", delimiter=",")
+    return out.getvalue()
+
+
+def parquet_bytes(X: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    pq.write_table(pa.table({name: X[:, j] for j, name in enumerate(FEATURES)}), out)
+    return out.getvalue()
+
+
+def bodies(X: np.ndarray, model: str) -> dict[str, bytes]:
+    return {"json": orjson.dumps({"model": model, "instances": X}, option=orjson.OPT_SERIALIZE_NUMPY),
+            "csv": csv_bytes(X), "parquet": parquet_bytes(X)}
+
+
+def parse_in_process(fmt: str, body: bytes) -> np.ndarray:
+    """The API's own parsing of `body`, in this process."""
+    if fmt == "json":
+        doc = orjson.loads(body)
+        return rows_to_array(doc["instances"], FEATURES, False, may_hold_booleans=False)
+    if fmt == "csv":
+        return np.concatenate(list(iter_csv(io.BytesIO(body), FEATURES, False)))
+    return np.concatenate(list(iter_parquet(io.BytesIO(body), FEATURES, False)))
+
+
+def best_of(repeats: int, work: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def limit_rate(model: Any, fmt: str, body: bytes, n_rows: int) -> float:
+    """Rows per second when one process parses the body and calls model.predict on the array."""
+    return n_rows / best_of(2, lambda: model.predict(parse_in_process(fmt, body)))
+
+
+def end_to_end(session: requests.Session, base: str, model: str, fmt: str, body: bytes) -> tuple[float, int]:
+    """Seconds from the POST's first byte to the results' last byte (streamed CSV), and the rows back."""
+    params = {} if fmt == "json" else {"model": model}
+    started = time.perf_counter()
+    answer = session.post(f"{base}/jobs", data=body, params=params, headers={"Content-Type": FORMATS[fmt]})
+    answer.raise_for_status()
+    job_id = answer.json()["job_id"]
+    status = "queued"
+    while status not in ("succeeded", "failed", "cancelled"):
+        status = session.get(f"{base}/jobs/{job_id}", params={"wait": 30}).json()["status"]
+    if status != "succeeded":
+        raise RuntimeError(f"job {job_id} ended {status}")
+    with session.get(f"{base}/jobs/{job_id}/results", params={"format": "csv"}, stream=True) as results:
+        lines = sum(chunk.count(b"\n") for chunk in results.iter_content(1 << 20))
+    return time.perf_counter() - started, lines - 1
+
+
+def latency(session: requests.Session, base: str, jobs: int) -> list[float]:
+    """Seconds from submitting a 1-row job to its long-polled terminal answer."""
+    body = orjson.dumps({"model": "bench-logreg", "instances": [[0.5] * 20]})
+    times = []
+    for _ in range(jobs):
+        started = time.perf_counter()
+        job_id = session.post(f"{base}/jobs", data=body, headers={"Content-Type": "application/json"}).json()["job_id"]
+        doc = session.get(f"{base}/jobs/{job_id}", params={"wait": 10}).json()
+        if doc["status"] != "succeeded":
+            raise RuntimeError(f"1-row job {job_id} ended {doc['status']}")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def api_pids(stack: LocalStack) -> list[int]:
+    master = stack.api.pid if stack.api else 0
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def reset_peak_rss(pids: list[int]) -> None:
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM (peak RSS)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def big_csv_job(session: requests.Session, stack: LocalStack, n_rows: int) -> dict[str, float]:
+    """A CSV job of `n_rows` × 20 streamed from a file; the API processes' peak RSS meanwhile."""
+    with tempfile.NamedTemporaryFile(suffix=".csv") as file:
+        step = 100_000
+        file.write((",".join(FEATURES) + "\n").encode())
+        for start in range(0, n_rows, step):
+            np.savetxt(file, make_rows(min(step, n_rows - start), seed=start), fmt="%.17g", delimiter=",")
+        file.flush()
+        size_mb = os.path.getsize(file.name) / 1e6
+        pids = api_pids(stack)
+        reset_peak_rss(pids)
+        started = time.perf_counter()
+        with open(file.name, "rb") as body:
+            answer = session.post(f"{stack.base_url}/jobs", data=body, params={"model": "bench-logreg"},
+                                  headers={"Content-Type": "text/csv"})
+        answer.raise_for_status()
+        accepted = time.perf_counter() - started
+        job_id = answer.json()["job_id"]
+        doc = {"status": "queued"}
+        while doc["status"] not in ("succeeded", "failed", "cancelled"):
+            doc = session.get(f"{stack.base_url}/jobs/{job_id}", params={"wait": 30}).json()
+        with session.get(f"{stack.base_url}/jobs/{job_id}/results", params={"format": "csv"}, stream=True) as res:
+            lines = sum(chunk.count(b"\n") for chunk in res.iter_content(1 << 20))
+        elapsed = time.perf_counter() - started
+    peaks = {pid: peak_rss_mb(pid) for pid in pids}
+    return {"rows": n_rows, "body_mb": round(size_mb, 1), "status_ok": float(doc["status"] == "succeeded"),
+            "rows_back": lines - 1, "upload_and_accept_s": round(accepted, 2), "total_s": round(elapsed, 2),
+            "api_peak_rss_mb": round(max(peaks.values()), 1),
+            "api_master_peak_rss_mb": round(peaks[pids[0]], 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--big-rows", type=int, default=1_000_000)
+    parser.add_argument("--latency-jobs", type=int, default=200)
+    args = parser.parse_args(argv)
+    figures: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    X = make_rows(args.rows, seed=1)
+    with LocalStack(workers=2) as stack, requests.Session() as session:
+        base = stack.base_url
+        print(f"stack: 2 workers, Redis {stack.redis.kind if stack.redis else stack.redis_url}; {args.rows:,} rows")
+        for name in MODELS:
+            model = joblib.load(Path(stack.model_dir) / name / "1" / "model.joblib")
+            for fmt, body in bodies(X, name).items():
+                seconds, back = end_to_end(session, base, name, fmt, body)
+                if back != args.rows:
+                    raise RuntimeError(f"{name} {fmt}: {back} results for {args.rows} rows")
+                rate = args.rows / seconds
+                limit = limit_rate(model, fmt, body, args.rows)
+                key = f"{name}.{fmt}"
+                figures[key] = {"e2e_rows_per_s": round(rate), "limit_rows_per_s": round(limit),
+                                "ratio": round(rate / limit, 3), "ratio_to_two_cores": round(rate / (2 * limit), 3),
+                                "body_mb": round(len(body) / 1e6, 1)}
+                print(f"{key:<22} e2e {rate:>10,.0f} rows/s   limit (1 process) {limit:>10,.0f} rows/s   "
+                      f"e2e/limit {rate / limit:5.2f}   e2e/(2×limit) {rate / (2 * limit):5.2f}   "
+                      f"body {len(body) / 1e6:6.1f} MB")
+        times = latency(session, base, args.latency_jobs)
+        p50, p99 = np.percentile(times, 50) * 1000, np.percentile(times, 99) * 1000
+        figures["latency_1_row_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2), "jobs": len(times),
+                                       "mean": round(statistics.mean(times) * 1000, 2)}
+        print(f"1-row jobs (submit + ?wait): p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(times)} jobs")
+        big = big_csv_job(session, stack, args.big_rows)
+        figures["big_csv"] = big
+        print(f"{args.big_rows:,}-row CSV ({big['body_mb']} MB): accepted after {big['upload_and_accept_s']} s, "
+              f"done and downloaded after {big['total_s']} s; API peak RSS {big['api_peak_rss_mb']} MB "
+              f"(per gunicorn process, master {big['api_master_peak_rss_mb']} MB)")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
