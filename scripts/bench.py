@@ -40,7 +40,7 @@ FORMATS = {"json": "application/json", "csv": "text/csv", "parquet": "applicatio
 
 def make_rows(n_rows: int, seed: int) -> np.ndarray:
     X, _ = make_classification(n_samples=n_rows, n_features=20, random_state=seed)
-    return np.round(X, 6)
+    return np.asarray(X, dtype=np.float64).round(6)
 
 
 def csv_bytes(X: np.ndarray) -> bytes:
