@@ -41,7 +41,8 @@ def submit_job() -> Response:
     batch = open_request_batch(svc, body)
     if dry_run:
         return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
-    svc.store.check_capacity(svc.settings.max_queued_jobs)
+    if "Idempotency-Key" not in request.headers:  # a retry must reach its first job, full queue or not
+        svc.store.check_capacity(svc.settings.max_queued_jobs)
     writer = ChunkWriter(svc.store, new_job_id(), svc.settings.chunk_rows)
     try:
         for X in limited_blocks(batch.blocks, svc.settings.max_rows):

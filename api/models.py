@@ -11,6 +11,7 @@ from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
 from shared.errors import PayloadTooLargeError
+from shared.parsing.submission import RowLimitError
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import score, to_json_values
 
@@ -42,7 +43,7 @@ def predict_now(name: str) -> Response:
     limit = svc.settings.sync_max_rows
     try:
         X = collect_rows(batch, limit)
-    except PayloadTooLargeError:
+    except RowLimitError:
         raise PayloadTooLargeError(f"more rows than this route scores at once (SYNC_MAX_ROWS = {limit}); "
                                    "submit them as a job with POST /jobs") from None
     result = score(load_estimator(batch.model), batch.method, X)

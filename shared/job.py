@@ -100,7 +100,7 @@ class Job:
 
     def eta_seconds(self, now: float) -> float | None:
         if self.status.terminal:
-            return 0.0 if self.chunks_done else None
+            return 0.0
         rate = self.rows_per_second(now)
         if rate is None:
             return None

@@ -115,13 +115,13 @@ class ModelRegistry:
             return self._models
 
     def _tree_signature(self) -> tuple[Any, ...]:
-        """Modification times of the store's folders: a new version changes one of them."""
+        """Every version folder's descriptor and its modification time: a new or finished version changes it."""
+        stamps: list[tuple[str, int]] = []
         try:
-            stamps = [(self.root.name, self.root.stat().st_mtime_ns)]
             with os.scandir(self.root) as names:
-                for entry in names:
-                    if entry.is_dir():
-                        stamps.append((entry.name, entry.stat().st_mtime_ns))
+                for name in names:
+                    if name.is_dir():
+                        stamps.extend(_descriptor_stamps(name.path))
         except FileNotFoundError:
             return ()
         return tuple(sorted(stamps))
@@ -137,6 +137,17 @@ class ModelRegistry:
             if found:
                 models[name_dir.name] = found
         return models
+
+
+def _descriptor_stamps(name_dir: str) -> list[tuple[str, int]]:
+    stamps = []
+    with os.scandir(name_dir) as versions:
+        for version in versions:
+            try:
+                stamps.append((version.path, os.stat(os.path.join(version.path, DESCRIPTOR_FILE)).st_mtime_ns))
+            except (FileNotFoundError, NotADirectoryError):
+                stamps.append((version.path, -1))
+    return stamps
 
 
 def _read_version(name: str, folder: Path) -> ModelEntry | None:

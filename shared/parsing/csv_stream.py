@@ -40,6 +40,8 @@ def iter_csv(stream: BinaryIO | LimitedReader, features: Sequence[str], handles_
 def _header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], int, bytes]:
     for line, block in blocks:
         text = utf8(block, line)
+        if line == 1:
+            text = text.removeprefix("\ufeff")
         for offset, raw in enumerate(text.splitlines(keepends=True)):
             if raw.strip():
                 header = [name.strip() for name in next(csv.reader([raw.lstrip("\ufeff")]))]

@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
-from shared.errors import BadRequestError, UnprocessableError
+from shared.errors import BadRequestError
 from shared.parsing.bodies import gc_paused, load_json, may_hold_booleans
 from shared.parsing.rows import ErrorCollector, rows_to_array
 from shared.parsing.streams import BLOCK_BYTES, LimitedReader, line_blocks
@@ -26,12 +26,7 @@ def iter_ndjson(stream: BinaryIO | LimitedReader, features: Sequence[str], handl
             if not rows:
                 continue
             form = _same_form(rows, form)
-            try:
-                X = rows_to_array(rows, features, handles_missing, may_hold_booleans(block))
-            except UnprocessableError as exc:
-                for error in exc.errors or []:
-                    errors.add(error.message, rows_before + (error.row or 0), error.column)
-                X = np.empty((len(rows), len(features)))
+            X = rows_to_array(rows, features, handles_missing, may_hold_booleans(block), rows_before, errors)
         rows_before += len(rows)
         if not errors.count:
             yield X
@@ -39,17 +34,14 @@ def iter_ndjson(stream: BinaryIO | LimitedReader, features: Sequence[str], handl
 
 
 def _rows(block: bytes, first_line: int) -> list[Any]:
-    """Every non-blank line of `block` as a JSON value; one parse for the whole block when it can."""
-    lines = [line for line in block.split(b"\n") if line.strip()]
+    """Every non-blank line of `block` as one JSON value; a line that is not one is a 400 naming it."""
+    lines = block.split(b"\n")
     try:
-        return list(orjson.loads(b"[" + b",".join(lines) + b"]"))
+        return [orjson.loads(line) for line in lines if line.strip()]
     except orjson.JSONDecodeError:
         pass
-    rows = []
-    for offset, line in enumerate(block.split(b"\n")):
-        if line.strip():
-            rows.append(load_json(line, where=f"NDJSON line {first_line + offset}"))
-    return rows
+    return [load_json(line, where=f"NDJSON line {first_line + offset}")
+            for offset, line in enumerate(lines) if line.strip()]
 
 
 def _same_form(rows: list[Any], form: type | None) -> type:

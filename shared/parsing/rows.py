@@ -33,35 +33,41 @@ class ErrorCollector:
             raise UnprocessableError(f"{self.count} error{plural} in {what}", errors=self.errors)
 
 
-def row_form(instances: Sequence[Any]) -> type:
-    """`list` or `dict`: the one form every row takes; anything else is a 400."""
+def row_form(instances: Sequence[Any], first_row: int = 0) -> type:
+    """`list` or `dict`: the one form every row takes; anything else is a 400 (rows from `first_row`)."""
     forms = set(map(type, instances))
     if forms <= {list}:
         return list
     if forms <= {dict}:
         return dict
-    for i, row in enumerate(instances):
+    for i, row in enumerate(instances, start=first_row):
         if type(row) not in (list, dict):
-            raise BadRequestError(f"row {i} is a {_json_type(row)}; a row is an array of numbers or an "
+            raise BadRequestError(f"row {i} is {_json_type(row)}; a row is an array of numbers or an "
                                   "object keyed by feature name",
                                   errors=[FieldError("neither an array nor an object", row=i)])
     raise BadRequestError("rows mix arrays and objects; all rows of one job take one form")
 
 
 def rows_to_array(instances: Sequence[Any], features: Sequence[str], handles_missing: bool,
-                  may_hold_booleans: bool = True) -> np.ndarray:
+                  may_hold_booleans: bool = True, first_row: int = 0,
+                  errors: ErrorCollector | None = None) -> np.ndarray:
     """Validate `instances` against the model's features; the (n_samples, n_features) array.
 
     `may_hold_booleans=False` says the raw body had no `true`/`false` literal, which lets
     numpy convert whole rows at once (numpy would silently turn booleans into 1 and 0).
+    Errors name rows from `first_row`; given a collector, they are recorded there instead of raised.
     """
-    form = row_form(instances)
+    form = row_form(instances, first_row)
     matrix = _ordered_matrix(instances, features) if form is dict else instances
     if not may_hold_booleans and matrix is not None:
         fast = _fast_array(matrix, len(features))
         if fast is not None:
             return fast
-    return _checked_array(instances, features, handles_missing, form)
+    collector = errors if errors is not None else ErrorCollector()
+    X = _checked_array(instances, features, handles_missing, form, first_row, collector)
+    if errors is None:
+        collector.raise_if_any("the instances")
+    return X
 
 
 def _ordered_matrix(instances: Sequence[dict[str, Any]], features: Sequence[str]) -> list[Any] | None:
@@ -89,16 +95,15 @@ def _fast_array(matrix: Sequence[Any], n_features: int) -> np.ndarray | None:
 
 
 def _checked_array(instances: Sequence[Any], features: Sequence[str], handles_missing: bool,
-                   form: type) -> np.ndarray:
-    errors = ErrorCollector()
+                   form: type, first_row: int, errors: ErrorCollector) -> np.ndarray:
     out = np.empty((len(instances), len(features)), dtype=np.float64)
     for i, row in enumerate(instances):
-        values = _row_values(row, i, features, errors) if form is dict else _array_values(row, i, features, errors)
+        at = first_row + i
+        values = _row_values(row, at, features, errors) if form is dict else _array_values(row, at, features, errors)
         if values is None:
             continue
         for j, (column, value) in enumerate(zip(features, values, strict=True)):
-            out[i, j] = cell_value(value, i, column, handles_missing, errors)
-    errors.raise_if_any("the instances")
+            out[i, j] = cell_value(value, at, column, handles_missing, errors)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -9,7 +10,6 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import numpy as np
-import orjson
 
 from shared.errors import (
     BadRequestError,
@@ -110,11 +110,15 @@ def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: M
     return Batch(model, method, iter([X]), metadata, callback)
 
 
+class RowLimitError(PayloadTooLargeError):
+    """More rows than the limit in force."""
+
+
 def check_row_count(n_rows: int, max_rows: int) -> None:
     if n_rows == 0:
         raise UnprocessableError("the batch has no rows")
     if n_rows > max_rows:
-        raise PayloadTooLargeError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
+        raise RowLimitError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
 
 
 def limited_blocks(blocks: Iterator[np.ndarray], max_rows: int) -> Iterator[np.ndarray]:
@@ -123,7 +127,7 @@ def limited_blocks(blocks: Iterator[np.ndarray], max_rows: int) -> Iterator[np.n
     for X in blocks:
         total += len(X)
         if total > max_rows:
-            raise PayloadTooLargeError(f"the batch has more than {max_rows} rows, the limit (MAX_ROWS)")
+            raise RowLimitError(f"the batch has more than {max_rows} rows, the limit (MAX_ROWS)")
         yield X
     if total == 0:
         raise UnprocessableError("the batch has no rows")
@@ -177,9 +181,9 @@ def _metadata(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BadRequestError('"metadata" is a JSON object')
     try:
-        size = len(orjson.dumps(raw))
-    except TypeError:
-        raise UnprocessableError("metadata holds values that are not JSON (NaN or Infinity)") from None
+        size = len(json.dumps(raw, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode())
+    except ValueError:
+        raise UnprocessableError("metadata holds numbers that are not finite (NaN or Infinity)") from None
     if size > MAX_METADATA_BYTES:
         raise UnprocessableError(f"metadata is {size} bytes in compact JSON; the limit is {MAX_METADATA_BYTES}")
     return raw
