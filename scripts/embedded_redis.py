@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import selectors
 import shutil
 import socket
+import socketserver
 import subprocess
 import tempfile
 import threading
@@ -56,6 +59,7 @@ class EmbeddedRedis:
         from fakeredis import TcpFakeServer
 
         server = TcpFakeServer(("127.0.0.1", self.port), server_type="redis")
+        server.RequestHandlerClass = _fake_request_handler()
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="fake-redis", daemon=True).start()
         self._fake = server
@@ -86,3 +90,60 @@ class EmbeddedRedis:
             self._fake.server_close()  # type: ignore[attr-defined]
             self._fake = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _fake_request_handler() -> type[socketserver.BaseRequestHandler]:
+    """A request handler for fakeredis' TCP server that behaves like Redis where Celery and this project need it.
+
+    fakeredis 2.40's own handler (fakeredis/_clients/_tcp_server.py) has three faults that stall or slow jobs here:
+
+    * It closes the connection after any error reply (NOSCRIPT, WRONGTYPE, ...). redis-py's `Script` answers NOSCRIPT
+      with SCRIPT LOAD on that same, now closed, connection, so the first run of each Lua script (and whatever came
+      after CONFIG GET, which fakeredis lacks) failed with "Connection closed by server": a chunk task failed and its
+      job stalled, or a submission got 503. An error reply is an ordinary reply here; the connection stays open.
+    * It leaves Nagle's algorithm on. A pipeline's replies go out as separate small writes, so each pipeline (the
+      metrics, Kombu's acks) waited ~40 ms on the client's delayed ACK. Redis sets TCP_NODELAY; so does this.
+    * It reads with readline() on a non-blocking socket: a binary value arrives in newline-sized pieces that the
+      parser concatenates one by one (quadratic: a 1.6 MB SET took 0.3 s), and a reply larger than the socket's send
+      buffer fails with BlockingIOError halfway (an 8 MB GET closed the connection). Here the socket stays blocking,
+      reads take whatever has arrived, and writes block until the client has taken the reply.
+    """
+    from fakeredis._clients._tcp_server import TCPFakeRequestHandler, encode_reply
+    from fakeredis._typing import RaiseErrorTypes
+
+    poll_interval = 0.01  # as fakeredis: how long a reply pushed without a request (pub/sub) may wait
+
+    class Handler(TCPFakeRequestHandler):
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setblocking(True)  # fakeredis made it non-blocking for its readline() loop
+
+        def handle(self) -> None:
+            client = self.current_client
+            with selectors.DefaultSelector() as selector:  # not select(): no limit on the descriptor's number
+                selector.register(self.connection, selectors.EVENT_READ)
+                while not self.server._shutdown_event.is_set():
+                    try:
+                        if client.can_read():  # a reply to a command, or one pushed (pub/sub)
+                            try:
+                                reply = client.read_response()
+                            except RaiseErrorTypes as error:  # an error reply, not a broken connection
+                                reply = error
+                            self.wfile.write(encode_reply(reply, self.protocol_version))
+                            continue
+                        if not selector.select(poll_interval):
+                            continue
+                        data = self.connection.recv(1 << 20)
+                        if not data:  # the client closed the connection
+                            break
+                        client.get_socket().sendall(data)  # parses and runs every complete command in `data`
+                    except OSError:  # the client reset the connection: there is no one left to answer
+                        break
+                    except Exception as error:  # a protocol error or a fault in fakeredis: report it and hang up
+                        with contextlib.suppress(OSError):
+                            self.wfile.write(encode_reply(error, self.protocol_version))
+                        break
+
+    return Handler
