@@ -66,6 +66,8 @@ def run_chunk(ctx: WorkerContext, job_id: str, index: int) -> str:
 def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
     X = patiently(lambda: ctx.store.read_input(job.job_id, index))
     if X is None:
+        if patiently(lambda: ctx.store.chunk_is_done(job.job_id, index)):
+            return "duplicate"  # another delivery of this chunk recorded it (and dropped its input) meanwhile
         raise ChunkFailedError("the chunk's input is no longer in Redis")
     estimator = _estimator_for(ctx, job)
     started = time.perf_counter()

@@ -1,0 +1,254 @@
+"""Helpers for the integration tests: an HTTP client, stack start-up, reference predictions, Redis traces."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import joblib
+import numpy as np
+import redis
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from scripts.stack import LocalStack
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+PROBLEM_TYPE = "application/problem+json"
+HTTP_TIMEOUT = 60.0
+JOB_TIMEOUT = 60.0
+QUEUE_NAME = "predq"
+"""The Celery queue the chunk messages wait in (Settings.queue_name's default)."""
+
+UNACKED = "unacked"
+"""kombu's Redis transport keeps messages a worker holds (taken, not yet acknowledged) in this hash."""
+
+TRACE_PATTERNS = ("predq:job:*", "predq:owner:*", "predq:idem:*")
+"""Keys a submission may create; workers write heartbeat and metrics keys concurrently, so those are left out."""
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- the stack
+@contextlib.contextmanager
+def start_stack(stack: LocalStack, timeout: float = 90.0) -> Iterator[LocalStack]:
+    """Start `stack`, wait until every worker stamps itself alive, and always stop it afterwards."""
+    try:
+        stack.start(timeout)
+        wait_for(lambda: _workers_alive(stack) >= stack.workers, timeout,
+                 f"{stack.workers} workers alive in /readyz (logs in {stack.log_dir})")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _workers_alive(stack: LocalStack) -> int:
+    try:
+        answer = requests.get(stack.base_url + "/readyz", timeout=5)
+        return int(answer.json().get("checks", {}).get("workers", 0))
+    except (requests.RequestException, ValueError):
+        return 0
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, pause: float = 0.05) -> T:
+    """Poll `predicate` until it answers something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(pause)
+
+
+# --------------------------------------------------------------------------- HTTP
+class Api:
+    """A requests session bound to one stack's base URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.session.close()
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        url = path if path.startswith("http") else self.base + path
+        return self.session.request(method, url, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("POST", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    def post_raw(self, body: bytes | Iterable[bytes], content_type: str | None, path: str = "/jobs",
+                 **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", {}))
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return self.post(path, data=body, headers=headers, **kw)
+
+    def submit(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """POST /jobs with a JSON body; the accepted job resource."""
+        return accepted(self.post("/jobs", json=doc))
+
+    def job(self, job_id: str, **params: Any) -> dict[str, Any]:
+        answer = self.get(f"/jobs/{job_id}", params=params)
+        assert answer.status_code == 200, describe(answer)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def wait(self, job_id: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+        """Long-poll the job until it is terminal; its final resource."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = self.job(job_id, wait=max(1, min(5, int(left))))
+            if job["status"] in TERMINAL:
+                return job
+            if left <= 0:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout:.0f}s: {job['progress']}")
+
+    def run(self, doc: dict[str, Any], timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+        """Submit, wait, and require success; the final job resource."""
+        job = self.wait(self.submit(doc)["job_id"], timeout)
+        assert job["status"] == "succeeded", f"job ended {job['status']}: {job['error']}"
+        return job
+
+    def results(self, job_id: str, limit: int = 1000) -> list[Any]:
+        """Every result row, paged through /results."""
+        out: list[Any] = []
+        path: str | None = f"/jobs/{job_id}/results?offset=0&limit={limit}"
+        for _ in range(100_000):
+            if path is None:
+                return out
+            answer = self.get(path)
+            assert answer.status_code == 200, describe(answer)
+            page = answer.json()
+            assert page["offset"] == len(out), f"page offset {page['offset']} after {len(out)} rows"
+            out.extend(page["results"])
+            path = page["next"]
+        raise AssertionError("results paging did not end")
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """GET /metrics as {(sample name, labels): value}."""
+        answer = self.get("/metrics")
+        assert answer.status_code == 200, describe(answer)
+        samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in text_string_to_metric_families(answer.text):
+            for sample in family.samples:
+                samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return samples
+
+
+def describe(answer: requests.Response, limit: int = 500) -> str:
+    """One line about an answer, for assertion messages."""
+    text = answer.text if len(answer.text) <= limit else answer.text[:limit] + "…"
+    return (f"{answer.request.method} {answer.request.url} -> {answer.status_code} "
+            f"[{answer.headers.get('Content-Type')}] {text}")
+
+
+def accepted(answer: requests.Response) -> dict[str, Any]:
+    assert answer.status_code == 202, describe(answer)
+    job: dict[str, Any] = answer.json()
+    assert answer.headers["Location"] == f"/jobs/{job['job_id']}"
+    assert job["status"] == "queued"
+    return job
+
+
+def assert_problem(answer: requests.Response, status: int) -> dict[str, Any]:
+    """The answer is an RFC 9457 problem with `status`; its body."""
+    assert answer.status_code == status, describe(answer)
+    assert answer.headers.get("Content-Type", "").split(";")[0] == PROBLEM_TYPE, describe(answer)
+    problem: dict[str, Any] = answer.json()
+    for name in ("type", "title", "status", "detail"):
+        assert name in problem, f"problem without {name!r}: {problem}"
+    assert problem["status"] == status, problem
+    return problem
+
+
+def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    """One sample's value (0 when absent)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+# --------------------------------------------------------------------------- reference predictions
+@functools.cache
+def estimator(model_dir: str, name: str, version: str) -> Any:
+    """The fitted estimator in <model_dir>/<name>/<version>/model.joblib, loaded once."""
+    return joblib.load(Path(model_dir) / name / version / "model.joblib")
+
+
+def reference(model_dir: str | Path, name: str, version: str, method: str, X: np.ndarray) -> list[Any]:
+    """`method` of the model file itself on `X`, as JSON values."""
+    values: list[Any] = getattr(estimator(str(model_dir), name, str(version)), method)(X).tolist()
+    return values
+
+
+def reference_classes(model_dir: str | Path, name: str, version: str) -> list[Any]:
+    """The classes of the model file, in its own order."""
+    classes: list[Any] = estimator(str(model_dir), name, str(version)).classes_.tolist()
+    return classes
+
+
+def to_matrix(rows: list[Any], features: list[str]) -> np.ndarray:
+    """JSON rows (arrays or objects, None for missing) as the float array the model takes."""
+    matrix = [[row[f] for f in features] if isinstance(row, dict) else row for row in rows]
+    return np.array([[math.nan if v is None else v for v in row] for row in matrix], dtype=np.float64)
+
+
+def same(got: Any, want: Any) -> bool:
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(map(same, got, want))
+    if isinstance(want, float) or isinstance(got, float):
+        return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(got == want) and type(got) is type(want)
+
+
+def assert_same_results(got: list[Any], want: list[Any]) -> None:
+    """Row by row, naming the first row that differs."""
+    assert len(got) == len(want), f"{len(got)} results for {len(want)} rows"
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert same(g, w), f"row {i}: expected {w!r}, got {g!r}"
+
+
+# --------------------------------------------------------------------------- Redis
+def trace(client: redis.Redis) -> tuple[frozenset[bytes], int]:
+    """The submission keys in Redis and the chunk queue's length."""
+    keys = frozenset(k for pattern in TRACE_PATTERNS for k in client.scan_iter(match=pattern, count=1000))
+    return keys, int(client.llen(QUEUE_NAME))
+
+
+def queue_idle(client: redis.Redis) -> bool:
+    """No chunk message waiting, and none held by a worker."""
+    return client.llen(QUEUE_NAME) == 0 and client.hlen(UNACKED) == 0
+
+
+def wait_queue_idle(client: redis.Redis, timeout: float = JOB_TIMEOUT) -> None:
+    wait_for(lambda: queue_idle(client), timeout, "the chunk queue to drain")
+
+
+@contextlib.contextmanager
+def leaves_no_trace(client: redis.Redis) -> Iterator[None]:
+    """The block writes no job, owner or idempotency key and enqueues nothing."""
+    wait_queue_idle(client)
+    before = trace(client)
+    yield
+    after = trace(client)
+    new, gone = sorted(after[0] - before[0]), sorted(before[0] - after[0])
+    assert not new and not gone, f"{len(new)} new keys {new[:5]}…, {len(gone)} gone {gone[:5]}…"
+    assert after[1] == before[1], f"the queue went from {before[1]} to {after[1]} messages"

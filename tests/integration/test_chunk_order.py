@@ -1,0 +1,43 @@
+"""Many chunks over two workers: every row answered once, in its place, and both workers took part."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scripts.stack import LocalStack
+from tests.integration.support import Api, assert_same_results, metric, reference
+
+pytestmark = pytest.mark.integration
+
+ROWS = 5_000
+"""50 chunks of 100 rows."""
+
+
+def _chunks_by_worker(api: Api) -> dict[str, float]:
+    return {dict(labels)["worker"]: value for (name, labels), value in api.metrics().items()
+            if name == "predq_chunks_scored_total"}
+
+
+def test_fifty_chunks_over_two_workers_come_back_row_by_row_in_order(api: Api, stack: LocalStack) -> None:
+    # A regressor on distinct rows gives every row its own answer, so any swap of rows or chunks shows.
+    X = np.round(np.random.default_rng(5).normal(0, 0.05, (ROWS, 10)), 6)
+    assert len({tuple(row) for row in X.tolist()}) == ROWS
+    want = reference(stack.model_dir, "diabetes", "1", "predict", X)
+    assert len(set(want)) == ROWS
+    before = _chunks_by_worker(api)
+
+    job = api.run({"model": "diabetes", "instances": X.tolist()})
+
+    assert job["progress"] == {**job["progress"], "rows_done": ROWS, "rows_total": ROWS, "chunks_done": 50,
+                               "chunks_total": 50, "eta_seconds": 0.0}
+    assert_same_results(job["results"], want)
+    assert_same_results(api.results(job["job_id"], limit=333), want)
+    after = _chunks_by_worker(api)
+    scored = {node: after[node] - before.get(node, 0.0) for node in after}
+    assert sum(scored.values()) == 50, scored
+    assert len([node for node, n in scored.items() if n > 0]) == stack.workers == 2, (
+        f"both worker nodes score chunks of one job; chunks scored by node: {scored}")
+    assert {node.split("@")[0] for node in scored} == {"w1", "w2"}
+    rows_metric = metric(api.metrics(), "predq_rows_scored_total", model="diabetes")
+    assert rows_metric >= ROWS
