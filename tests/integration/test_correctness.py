@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
@@ -76,6 +78,14 @@ def _csv(features: list[str], rows: list[list[Any]]) -> bytes:
     return out.getvalue().encode()
 
 
+def _parquet(features: list[str], rows: list[list[Any]]) -> bytes:
+    """A Parquet body with one float column per feature (columns in reverse order); None is a null."""
+    out = io.BytesIO()
+    columns = {name: pa.array([row[j] for row in rows], pa.float64()) for j, name in enumerate(features)}
+    pq.write_table(pa.table(dict(reversed(list(columns.items())))), out)
+    return out.getvalue()
+
+
 def _submit(api: Api, model: str, method: str, form: str, version: str | None = None) -> dict[str, Any]:
     features, rows = DATA[model]
     params = {"model": model, "method": method, **({"version": version} if version else {})}
@@ -85,6 +95,8 @@ def _submit(api: Api, model: str, method: str, form: str, version: str | None = 
         return api.submit({**params, "instances": _objects(features, rows)})
     if form == "csv":
         return accepted(api.post_raw(_csv(features, rows), "text/csv", params=params))
+    if form == "parquet":
+        return accepted(api.post_raw(_parquet(features, rows), "application/vnd.apache.parquet", params=params))
     lines = rows if form == "ndjson-array" else _objects(features, rows)
     body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
     return accepted(api.post_raw(body, "application/x-ndjson", params=params))
@@ -92,10 +104,10 @@ def _submit(api: Api, model: str, method: str, form: str, version: str | None = 
 
 CASES = [
     *[("iris", method, form) for method in ("predict", "predict_proba", "decision_function")
-      for form in ("json-array", "json-object", "csv", "ndjson-array")],
-    *[("diabetes", "predict", form) for form in ("json-array", "json-object", "csv", "ndjson-object")],
+      for form in ("json-array", "json-object", "csv", "ndjson-array", "parquet")],
+    *[("diabetes", "predict", form) for form in ("json-array", "json-object", "csv", "ndjson-object", "parquet")],
     *[("breast-cancer", method, form) for method in ("predict", "predict_proba", "decision_function")
-      for form in ("json-array", "csv", "ndjson-object")],
+      for form in ("json-array", "csv", "ndjson-object", "parquet")],
 ]
 
 
