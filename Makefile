@@ -5,7 +5,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install models demo serve test unit integration lint contract clean bench
+.PHONY: help install models demo serve test unit integration faults lint contract clean up down logs docker-smoke lock bench
+
+DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Dockerfile.redis
+COMPOSE ?= docker compose
+WORKERS ?= 1
+# make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower.
+UP_ENV := $(if $(MODELS),MODELS_PATH=$(abspath $(MODELS))) $(if $(filter 1,$(MONITORING)),WORKER_MONITORING=1)
+UP_FILES := $(if $(MODELS),-f docker-compose.yml -f docker-compose.models.yml)
+UP_PROFILES := $(if $(filter 1,$(MONITORING)),--profile monitoring)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,13 +45,44 @@ unit: $(STAMP) ## the fast unit tests only
 integration: $(STAMP) ## the integration tests (real Redis, API and workers)
 	$(PY) -m pytest -q tests/integration
 
-lint: $(STAMP) ## ruff and mypy --strict
+faults: $(STAMP) ## the fault suite: kills and restarts real Redis, API and workers (also run by `make test`)
+	$(PY) -m pytest -q tests/faults
+
+lint: $(STAMP) ## ruff, mypy --strict and hadolint
 	$(VENV)/bin/ruff check api shared worker scripts tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint $(DOCKERFILES)
 
 contract: $(STAMP) ## the outside contract suite against a running `make serve`
 	PYTHONDONTWRITEBYTECODE=1 ACCEPT_URL=$${ACCEPT_URL:-http://127.0.0.1:8000} ACCEPT_MODEL_DIR=$${MODEL_DIR:-models} \
 		$(PY) -m pytest -q -p no:cacheprovider ../shared/contract
+
+up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1 adds Flower, MODELS=dir)
+	$(UP_ENV) $(COMPOSE) $(UP_FILES) $(UP_PROFILES) up --build --detach --wait --scale worker=$(WORKERS)
+	@echo "predq is up: GET /readyz on the API port (API_PORT in .env, default 8000); make logs, make down"
+
+down: ## stop and remove the Docker stack's containers (Redis's volume stays)
+	$(COMPOSE) --profile monitoring down --remove-orphans
+
+logs: ## follow the Docker stack's logs
+	$(COMPOSE) --profile monitoring logs --follow --tail 100
+
+.env: # made by `make up` when missing: .env from .env.example, with random secrets
+	$(PYTHON) -c "import os, secrets; s = open('.env.example').read(); \
+		s = s.replace('\nREDIS_PASSWORD=\n', '\nREDIS_PASSWORD=%s\n' % secrets.token_hex(24)); \
+		s = s.replace('\nFLOWER_BASIC_AUTH=\n', '\nFLOWER_BASIC_AUTH=predq:%s\n' % secrets.token_hex(12)); \
+		fd = os.open('.env', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, s.encode())"
+	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD and FLOWER_BASIC_AUTH)"
+
+docker-smoke: $(STAMP) ## build the images, run the compose stack here, score, scale, stop a worker, tear down
+	$(PY) -m scripts.docker_smoke
+
+lock: ## re-pin constraints.txt (every package the images install) from the requirements files
+	rm -rf .stack/lock-venv && $(PYTHON) -m venv .stack/lock-venv
+	.stack/lock-venv/bin/pip install --quiet -r requirements.txt -r requirements-flower.txt
+	{ grep '^#' constraints.txt; .stack/lock-venv/bin/pip freeze --all | grep -viE '^(pip|setuptools|wheel)=='; } \
+		> constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .stack/lock-venv
 
 clean: ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache

@@ -32,8 +32,9 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_soft_shutdown_timeout=8.0,
-        worker_enable_remote_control=False,
-        worker_send_task_events=False,
+        # Off unless WORKER_MONITORING=1 (Flower, `celery inspect`): fewer Redis keys and messages.
+        worker_enable_remote_control=bool(settings.worker_monitoring),
+        worker_send_task_events=bool(settings.worker_monitoring),
         worker_hijack_root_logger=False,
     )
     if settings.worker_concurrency:

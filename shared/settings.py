@@ -42,6 +42,7 @@ class Settings:
     visibility_timeout: int = 3_600
     queue_name: str = "predq"
     worker_concurrency: int = 0
+    worker_monitoring: int = 0
     max_chunk_attempts: int = 3
 
     @classmethod
@@ -68,6 +69,8 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
         if self.worker_concurrency < 0:
             raise SettingsError("WORKER_CONCURRENCY must be 0 (one process per core) or more")
+        if self.worker_monitoring not in (0, 1):
+            raise SettingsError("WORKER_MONITORING must be 0 (off) or 1 (remote control and task events, for Flower)")
         if self.inline_results_max < 0:
             raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
         if self.chunk_soft_time_limit >= self.chunk_time_limit:

@@ -1,0 +1,463 @@
+"""`make docker-smoke`: the Docker images and the compose stack, end to end, on this machine's engine.
+
+Builds the images; starts Redis, the API and two workers (docker-compose.yml plus
+docker-compose.host.yml: host networking, Redis on 127.0.0.1:16379, the API on 127.0.0.1:18000);
+scores a 10,000-row job over HTTP and checks every row against the synchronous endpoint; scales
+to three workers and checks that the new node takes chunks; stops a worker with `docker stop`
+(10 s grace) in the middle of a job and checks that the job completes with every chunk recorded
+exactly once; mounts a host folder of models over MODEL_DIR (docker-compose.models.yml) and
+scores a job on a model the images do not have; brings up the `monitoring` profile and asks
+Flower for the workers; tears it all down (containers, volumes). Needs a Docker engine with Compose v2
+(../shared/tools/docker-lab.sh --compose-v2 installs one); not part of `make test`.
+
+    python -m scripts.docker_smoke [--keep] [--no-flower] [--stop-rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from scripts.demo import demo_rows
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "predq-lab"
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.host.yml")
+ENV_FILE = Path(".stack") / "docker-smoke.env"
+"""The smoke test's own settings, relative to the repo: it never reads or writes your .env."""
+
+PORTS = {"redis": 16379, "api": 18000, "flower": 15555}
+MODEL = "bench-forest"
+CHUNK_ROWS = 500
+"""Small chunks, so that a 10,000-row job is 20 chunks that every worker shares."""
+
+FIRST_ROWS = 10_000
+CHUNKS_SCORED = re.compile(r'^predq_chunks_scored_total\{worker="([^"]+)"\} ([0-9.e+]+)$', re.M)
+START = time.perf_counter()
+
+
+class SmokeError(RuntimeError):
+    """A check that failed; the message says which."""
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - START:6.1f}s] {message}", flush=True)
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise SmokeError(message)
+    say(f"  ok: {message}")
+
+
+# ---------------------------------------------------------------- docker and compose
+
+def run(argv: Sequence[str], *, env: dict[str, str] | None = None, capture: bool = True,
+        check_rc: bool = True) -> str:
+    done = subprocess.run(list(argv), cwd=REPO, env=env, text=True, check=False,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.STDOUT if capture else None)
+    if check_rc and done.returncode != 0:
+        raise SmokeError(f"{' '.join(argv)} exited {done.returncode}:\n{(done.stdout or '')[-3000:]}")
+    return done.stdout or ""
+
+
+class Lab:
+    """The compose project on this machine, with the smoke test's env file."""
+
+    def __init__(self, monitoring: bool) -> None:
+        self.password = secrets.token_hex(16)
+        self.flower_auth = f"smoke:{secrets.token_hex(8)}"
+        self.env = {**os.environ, "PREDQ_ENV_FILE": str(ENV_FILE), "PREDQ_TAG": "lab",
+                    "COMPOSE_PROJECT_NAME": PROJECT}
+        self.env.pop("COMPOSE_FILE", None)
+        self.profiles = ["--profile", "monitoring"] if monitoring else []
+        self.files = list(COMPOSE_FILES)
+        self.write_env(worker_monitoring=0)
+
+    def write_env(self, worker_monitoring: int) -> None:
+        settings = {"REDIS_PASSWORD": self.password, "CHUNK_ROWS": CHUNK_ROWS, "WORKER_CONCURRENCY": 1,
+                    "WORKER_MONITORING": worker_monitoring, "WEB_CONCURRENCY": 2, "LOG_LEVEL": "INFO",
+                    "FLOWER_BASIC_AUTH": self.flower_auth, "LAB_REDIS_PORT": PORTS["redis"],
+                    "LAB_API_PORT": PORTS["api"], "LAB_FLOWER_PORT": PORTS["flower"]}
+        path = REPO / ENV_FILE
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        path.chmod(0o600)
+
+    def compose(self, *args: str, capture: bool = True, check_rc: bool = True) -> str:
+        files = [arg for name in self.files for arg in ("-f", name)]
+        argv = ["docker", "compose", "-p", PROJECT, *files, "--env-file", str(ENV_FILE), *self.profiles, *args]
+        return run(argv, env=self.env, capture=capture, check_rc=check_rc)
+
+    def containers(self, service: str) -> list[str]:
+        out = run(["docker", "ps", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                   "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.Names}}"])
+        return sorted(out.split())
+
+    def node_of(self, container: str) -> str:
+        """The Celery node a worker container runs, as its own healthcheck names it."""
+        deadline = time.monotonic() + 30
+        while True:
+            out = run(["docker", "exec", container, "python", "-m", "worker.health"], check_rc=False).strip()
+            if out.endswith(": alive"):
+                return out.rsplit(":", 1)[0]
+            if time.monotonic() > deadline:
+                raise SmokeError(f"{container} has no live node: {out}")
+            time.sleep(0.5)
+
+    def pid1(self, container: str) -> tuple[str, str]:
+        """PID 1's command line and the uid it runs as."""
+        cmdline = run(["docker", "exec", container, "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline"]).strip()
+        uid = run(["docker", "exec", container, "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status"]).strip()
+        return cmdline, uid
+
+    def dump_logs(self) -> None:
+        print("---- last log lines of every service ----", flush=True)
+        self.compose("logs", "--no-color", "--tail", "40", capture=False, check_rc=False)
+
+
+# ---------------------------------------------------------------- HTTP
+
+BASE = f"http://127.0.0.1:{PORTS['api']}"
+
+
+def http(method: str, path: str, body: Any = None, base: str = BASE, auth: str | None = None,
+         timeout: float = 60) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        raw = answer.read()
+    return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
+
+
+def readyz() -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = http("GET", "/readyz", timeout=2)
+        return answer
+    except urllib.error.HTTPError as exc:
+        return {"status": "not ready", **json.loads(exc.read() or b"{}")}
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_for(what: str, probe: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
+    started = time.perf_counter()
+    while not probe():
+        if time.perf_counter() - started > timeout:
+            raise SmokeError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+    return time.perf_counter() - started
+
+
+def workers_alive() -> int:
+    ready = readyz()
+    return int(ready.get("checks", {}).get("workers", 0)) if ready else 0
+
+
+def chunks_by_node() -> dict[str, float]:
+    text = str(http("GET", "/metrics"))
+    return {node: float(value) for node, value in CHUNKS_SCORED.findall(text)}
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
+    return {node: int(after[node] - before.get(node, 0)) for node in sorted(after)
+            if after[node] - before.get(node, 0) > 0}
+
+
+def submit(rows: list[list[float]]) -> dict[str, Any]:
+    job: dict[str, Any] = http("POST", "/jobs", {"model": MODEL, "instances": rows})
+    return job
+
+
+def wait_job(job_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = http("GET", f"/jobs/{job_id}?wait=10")
+        if job["status"] not in ("queued", "running"):
+            return job
+        if time.monotonic() > deadline:
+            raise SmokeError(f"job {job_id} still {job['status']} after {timeout:.0f}s")
+
+
+def results_of(job_id: str) -> list[Any]:
+    results: list[Any] = []
+    path: str | None = f"/jobs/{job_id}/results?limit=100000"
+    while path:
+        page = http("GET", path)
+        results.extend(page["results"])
+        path = page["next"]
+    return results
+
+
+def expected_results(rows: list[list[float]]) -> list[Any]:
+    """The same rows through the synchronous endpoint, 1,000 at a time (SYNC_MAX_ROWS)."""
+
+    def predict(start: int) -> list[Any]:
+        answer = http("POST", f"/models/{MODEL}/predict", {"instances": rows[start:start + 1000]})
+        return list(answer["results"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pages = list(pool.map(predict, range(0, len(rows), 1000)))
+    return [result for page in pages for result in page]
+
+
+def check_job(job: dict[str, Any], rows: list[list[float]], expected: list[Any]) -> list[Any]:
+    progress = job["progress"]
+    check(job["status"] == "succeeded", f"job {job['job_id'][:8]}… succeeded "
+          f"({progress['chunks_done']}/{progress['chunks_total']} chunks, {progress['rows_done']:,} rows)")
+    results = results_of(job["job_id"])
+    check(len(results) == len(rows), f"{len(results):,} results for {len(rows):,} rows")
+    mismatches = sum(a != b for a, b in zip(results, expected, strict=True))
+    check(mismatches == 0, f"every result equals the synchronous prediction of its row ({mismatches} differ)")
+    return results
+
+
+# ---------------------------------------------------------------- the steps
+
+def preflight() -> None:
+    say("preflight")
+    run(["docker", "info", "--format", "{{.ServerVersion}}"])
+    say(f"  docker {run(['docker', 'version', '--format', '{{.Server.Version}}']).strip()}, "
+        f"{run(['docker', 'compose', 'version']).strip()}")
+    for name, port in PORTS.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no clash
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise SmokeError(f"port {port} ({name}) is in use on this machine") from None
+
+
+def build(lab: Lab) -> None:
+    say("build: docker compose build (api, worker, redis" + (", flower)" if lab.profiles else ")"))
+    started = time.perf_counter()
+    lab.compose("build", capture=True)
+    say(f"  built in {time.perf_counter() - started:.1f}s")
+    for image in ("predq-api:lab", "predq-worker:lab", "predq-flower:lab", "predq-lab/redis:bookworm"):
+        size = run(["docker", "image", "inspect", "-f", "{{.Size}}", image], check_rc=False).strip()
+        if size.isdigit():
+            say(f"  {image:<26} {int(size) / 1e6:6.0f} MB")
+
+
+def start(lab: Lab) -> None:
+    say("up: redis, api and 2 workers (docker compose up --detach --scale worker=2)")
+    started = time.perf_counter()
+    lab.compose("up", "--detach", "--scale", "worker=2", "redis", "api", "worker")
+    up_returned = time.perf_counter() - started
+    wait_for("a ready answer from /readyz", lambda: (readyz() or {}).get("status") == "ready", 120, every=0.1)
+    first_ready = time.perf_counter() - started
+    wait_for("2 live workers", lambda: workers_alive() == 2, 60)
+    say(f"  `up` returned after {up_returned:.1f}s; first ready answer from /readyz "
+        f"{first_ready:.1f}s after `up` started; both workers alive after {time.perf_counter() - started:.1f}s")
+    for container in lab.containers("api")[:1] + lab.containers("worker") + lab.containers("redis"):
+        cmdline, uid = lab.pid1(container)
+        say(f"  {container}: PID 1 is `{cmdline[:90]}` (uid {uid})")
+        check(not cmdline.startswith(("sh ", "/bin/sh ")) and uid != "0",
+              f"{container}: PID 1 is the service itself, not a shell, and not root")
+
+
+def first_job(lab: Lab, rows: list[list[float]]) -> list[Any]:
+    say(f"job 1: {len(rows):,} rows over HTTP to {MODEL}, 2 workers")
+    before = chunks_by_node()
+    started = time.perf_counter()
+    job = submit(rows)
+    say(f"  202: job {job['job_id'][:8]}…, {job['progress']['chunks_total']} chunks of {CHUNK_ROWS} rows")
+    job = wait_job(job["job_id"])
+    say(f"  finished in {time.perf_counter() - started:.2f}s")
+    expected = expected_results(rows)
+    check_job(job, rows, expected)
+    took = delta(chunks_by_node(), before)
+    say(f"  chunks per worker node: {took}")
+    check(sum(took.values()) == job["progress"]["chunks_total"], "each chunk counted once across the nodes")
+    check(len(took) == 2, "both workers took chunks")
+    return expected
+
+
+def scale_up(lab: Lab, rows: list[list[float]], expected: list[Any]) -> None:
+    say("scale: docker compose up --detach --scale worker=3")
+    old = set(lab.containers("worker"))
+    started = time.perf_counter()
+    lab.compose("up", "--detach", "--no-recreate", "--scale", "worker=3", "worker")
+    new = sorted(set(lab.containers("worker")) - old)
+    check(len(new) == 1, f"one new worker container: {new}")
+    waited = wait_for("3 live workers", lambda: workers_alive() == 3, 60)
+    node = lab.node_of(new[0])
+    say(f"  {new[0]} is node {node}, alive {waited:.1f}s after the scale command")
+    before = chunks_by_node()
+    job = wait_job(submit(rows)["job_id"])
+    check_job(job, rows, expected)
+    took = delta(chunks_by_node(), before)
+    say(f"  chunks per worker node: {took}")
+    check(took.get(node, 0) > 0, f"the new node {node} took {took.get(node, 0)} chunks")
+    say(f"  (scale to first chunk on the new node: {time.perf_counter() - started:.1f}s)")
+
+
+def stop_mid_job(lab: Lab, n_rows: int) -> None:
+    X, _ = demo_rows(n_rows)
+    rows = X.tolist()
+    say(f"stop: a {n_rows:,}-row job, then `docker stop` (10 s grace) on a worker in the middle of it")
+    expected = expected_results(rows)
+    victim = lab.containers("worker")[0]
+    node = lab.node_of(victim)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
+    before = chunks_by_node()
+    job = submit(rows)
+    job_id, total = job["job_id"], job["progress"]["chunks_total"]
+    say(f"  202: job {job_id[:8]}…, {total} chunks; victim {victim} ({node})")
+
+    def victim_started() -> bool:
+        return chunks_by_node().get(node, 0) > before.get(node, 0)
+
+    wait_for("the victim's first chunk of the job", victim_started, 120, every=0.05)
+    at_stop = http("GET", f"/jobs/{job_id}")["progress"]["chunks_done"]
+    stop_started = time.perf_counter()
+    run(["docker", "stop", "--time", "10", victim])
+    stop_took = time.perf_counter() - stop_started
+    after_stop = http("GET", f"/jobs/{job_id}")
+    state = run(["docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", victim]).split()
+    say(f"  docker stop returned after {stop_took:.1f}s; the job had {at_stop}/{total} chunks done at the stop and "
+        f"{after_stop['progress']['chunks_done']}/{total} when it returned; exit code {state[0]}")
+    check(0 < at_stop < total, f"the stop came in the middle of the job ({at_stop}/{total} chunks done)")
+    check(stop_took < 10 and state[0] == "0",
+          "the worker shut down by itself inside the grace period (exit 0, no SIGKILL)")
+    shutdown = [line for line in run(["docker", "logs", "--since", since, victim]).splitlines()
+                if re.search(r"shutdown|restoring", line, re.I)]
+    for line in shutdown[-4:]:
+        say(f"    {victim}: {line.strip()[:140]}")
+    job = wait_job(job_id)
+    check_job(job, rows, expected)
+    took = delta(chunks_by_node(), before)
+    say(f"  chunks per worker node: {took}")
+    check(sum(took.values()) == total, f"{sum(took.values())} chunk records for {total} chunks: each exactly once")
+    skipped = sum(run(["docker", "logs", "--since", since, c]).count("not run: done")
+                  for c in lab.containers("worker"))
+    say(f"  redelivered chunks that were already done and skipped: {skipped}")
+    wait_for("2 live workers after the stop", lambda: workers_alive() == 2, 30)
+    check(True, "readiness counts 2 live workers after the stop")
+
+
+def own_models(lab: Lab) -> None:
+    """docker-compose.models.yml: a host folder of models over MODEL_DIR, read-only, without a rebuild."""
+    from sklearn.datasets import load_iris
+
+    from scripts.make_models import DEMO_MODELS
+    from shared.registry import write_model
+
+    say("models: docker compose ... -f docker-compose.models.yml up (a host folder over MODEL_DIR, no rebuild)")
+    folder = REPO / ".stack" / "docker-smoke-models"
+    shutil.rmtree(folder, ignore_errors=True)
+    builds = {(name, version): build for name, version, build in DEMO_MODELS}
+    for name, version, (source, source_version) in (("iris", 1, ("iris", 1)), ("team-model", 1, ("iris", 2))):
+        estimator, features, handles_missing = builds[(source, source_version)]()
+        write_model(folder, name, version, estimator, features, handles_missing)
+    lab.files.append("docker-compose.models.yml")
+    lab.env["MODELS_PATH"] = str(folder)
+    try:
+        lab.compose("up", "--detach", "--scale", "worker=2", "api", "worker")
+        wait_for("the API and 2 workers on the mounted models", lambda: workers_alive() == 2 and
+                 {m["name"] for m in http("GET", "/models")["models"]} == {"iris", "team-model"}, 90, every=0.5)
+        check(True, "GET /models lists the mounted folder's models (iris, team-model), not the baked ones")
+        rows = (load_iris().data.round(1).tolist() * 7)[:1000]
+        job = http("POST", "/jobs", {"model": "team-model", "instances": rows})
+        job = wait_job(job["job_id"])
+        expected = http("POST", "/models/team-model/predict", {"instances": rows})["results"]
+        check(job["status"] == "succeeded" and results_of(job["job_id"]) == expected,
+              f"a {len(rows):,}-row job on team-model scored by the workers from the mounted folder")
+        out = run(["docker", "exec", lab.containers("worker")[0], "sh", "-c",
+                   "touch /srv/predq/models/x 2>&1 || true"]).strip()
+        check("Read-only file system" in out, "the mounted model folder is read-only in the containers")
+    finally:
+        lab.files.remove("docker-compose.models.yml")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def monitoring(lab: Lab) -> None:
+    say("monitoring profile: WORKER_MONITORING=1, docker compose --profile monitoring up (workers recreated, Flower)")
+    lab.write_env(worker_monitoring=1)
+    lab.compose("up", "--detach", "--scale", "worker=2")
+    flower = f"http://127.0.0.1:{PORTS['flower']}"
+
+    def flower_sees_workers() -> bool:
+        try:
+            return len(http("GET", "/api/workers?refresh=1", base=flower, auth=lab.flower_auth, timeout=10)) == 2
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    waited = wait_for("Flower to list 2 workers", flower_sees_workers, 120, every=1)
+    check(http("GET", "/healthcheck", base=flower) == "OK", f"Flower healthy, lists the 2 workers ({waited:.1f}s)")
+    try:
+        http("GET", "/api/workers", base=flower, timeout=5)
+        raise SmokeError("Flower answered its API without a login")
+    except urllib.error.HTTPError as exc:
+        check(exc.code == 401, "Flower refuses its API without a login (401)")
+
+
+def teardown(lab: Lab) -> None:
+    say("down: docker compose down --volumes --remove-orphans")
+    lab.profiles = ["--profile", "monitoring"]
+    lab.compose("down", "--volumes", "--remove-orphans", "--timeout", "15")
+    left = run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"]).split()
+    volumes = run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"]).split()
+    say(f"  containers left: {len(left)}, volumes left: {len(volumes)}")
+    (REPO / ENV_FILE).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build and exercise the Docker compose stack.")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
+    parser.add_argument("--no-flower", action="store_true", help="skip the monitoring profile")
+    parser.add_argument("--stop-rows", type=int, default=200_000, help="rows of the job a worker is stopped in")
+    args = parser.parse_args(argv)
+    lab = Lab(monitoring=not args.no_flower)
+    failed = False
+    try:
+        preflight()
+        build(lab)
+        lab.profiles = []
+        start(lab)
+        X, _ = demo_rows(FIRST_ROWS)
+        rows = X.tolist()
+        expected = first_job(lab, rows)
+        scale_up(lab, rows, expected)
+        stop_mid_job(lab, args.stop_rows)
+        own_models(lab)
+        if not args.no_flower:
+            lab.profiles = ["--profile", "monitoring"]
+            monitoring(lab)
+    except (SmokeError, urllib.error.URLError, KeyError) as exc:
+        failed = True
+        say(f"FAILED: {exc}")
+        lab.dump_logs()
+    except KeyboardInterrupt:
+        failed = True
+    finally:
+        if args.keep and not failed:
+            say(f"kept running: docker compose -p {PROJECT} -f docker-compose.yml -f docker-compose.host.yml "
+                f"--env-file {ENV_FILE} down --volumes   # to stop it")
+        else:
+            teardown(lab)
+    say("docker-smoke: " + ("FAILED" if failed else "passed"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

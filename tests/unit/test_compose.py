@@ -1,0 +1,288 @@
+"""The compose stack and the images, read from their files: what the Docker issue promises holds.
+
+Nothing here needs a Docker engine; `make docker-smoke` runs the stack for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.queue import make_celery
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = {"api": "Dockerfile.api", "worker": "Dockerfile.worker", "flower": "Dockerfile.flower"}
+DOCKER_STOP_GRACE_SECONDS = 10
+"""`docker stop` without --time."""
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's merge tags: `!reset` reads as None, `!override` as its plain value."""
+
+
+def _reset(loader: yaml.SafeLoader, node: yaml.Node) -> None:
+    return None
+
+
+def _override(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    return loader.construct_scalar(node)
+
+
+_ComposeLoader.add_constructor("!reset", _reset)
+_ComposeLoader.add_constructor("!override", _override)
+
+
+def compose(name: str = "docker-compose.yml") -> dict[str, Any]:
+    return dict(yaml.load((ROOT / name).read_text(), Loader=_ComposeLoader))
+
+
+def services(name: str = "docker-compose.yml") -> dict[str, dict[str, Any]]:
+    return dict(compose(name)["services"])
+
+
+def seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration))
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n(\s*#.*\n)*", " ", (ROOT / dockerfile).read_text())
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            pairs.append((word.upper(), rest.strip()))
+    return pairs
+
+
+def stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    found: list[list[tuple[str, str]]] = []
+    for pair in instructions(dockerfile):
+        if pair[0] == "FROM":
+            found.append([])
+        found[-1].append(pair)
+    return found
+
+
+def final(dockerfile: str, instruction: str) -> str:
+    """The last `instruction` of the image's final stage."""
+    values = [args for word, args in stages(dockerfile)[-1] if word == instruction]
+    assert values, f"{dockerfile} has no {instruction} in its final stage"
+    return values[-1]
+
+
+def healthcheck_argv(dockerfile: str) -> list[str]:
+    args = final(dockerfile, "HEALTHCHECK")
+    return list(json.loads(args[args.index("CMD") + 3:].strip()))
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+# ---------------------------------------------------------------- Redis
+
+def test_redis_publishes_no_port_and_keeps_its_data() -> None:
+    redis = services()["redis"]
+    assert "ports" not in redis and "network_mode" not in redis
+    assert redis["image"].startswith("redis:7")
+    assert "redis-data:/data" in redis["volumes"]
+    assert "redis-data" in compose()["volumes"]
+
+
+def test_redis_is_durable_refuses_eviction_and_wants_a_password() -> None:
+    for name in ("docker-compose.yml", "docker-compose.host.yml"):
+        argv = [str(a) for a in services(name)["redis"]["command"]]
+        options = dict(zip(argv[1::2], argv[2::2], strict=False))
+        assert options["--appendonly"] == "yes", name
+        assert options["--appendfsync"] == "everysec", name
+        assert options["--maxmemory-policy"] == "noeviction", name
+        assert options["--requirepass"].startswith("${REDIS_PASSWORD:?"), name
+
+
+def test_redis_is_healthy_only_when_it_answers_with_the_password() -> None:
+    redis = services()["redis"]
+    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+    assert redis["environment"]["REDISCLI_AUTH"] == "${REDIS_PASSWORD}"
+
+
+def test_the_app_reaches_redis_by_name_with_the_password() -> None:
+    for name in ("api", "worker"):
+        url = services()[name]["environment"]["REDIS_URL"]
+        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", url)
+
+
+# ---------------------------------------------------------------- API and workers
+
+def test_the_api_is_published_on_8000_and_waits_for_a_healthy_redis() -> None:
+    api = services()["api"]
+    assert api["ports"] == ["${API_PORT:-8000}:8000"]
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_the_worker_scales_and_waits_for_a_healthy_redis() -> None:
+    worker = services()["worker"]
+    for fixed in ("container_name", "ports", "hostname"):
+        assert fixed not in worker, f"{fixed} would stop --scale worker=N"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_the_worker_grace_period_outlasts_its_soft_shutdown() -> None:
+    soft = make_celery(Settings()).conf.worker_soft_shutdown_timeout
+    grace = seconds(services()["worker"]["stop_grace_period"])
+    assert 0 < soft < DOCKER_STOP_GRACE_SECONDS < grace
+
+
+def test_sigterm_is_a_warm_shutdown_that_docker_stop_waits_for() -> None:
+    # REMAP_SIGTERM=SIGQUIT would sleep the whole soft shutdown before stopping: past docker stop's 10 s.
+    assert "REMAP_SIGTERM" not in final("Dockerfile.worker", "ENV")
+    assert "REMAP_SIGTERM" not in services()["worker"].get("environment", {})
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_app_services_read_one_env_file_and_restart(service: str) -> None:
+    spec = services()[service]
+    assert spec["env_file"] == [{"path": "${PREDQ_ENV_FILE:-.env}", "required": False}]
+    assert spec["restart"] == "unless-stopped"
+    assert spec["cap_drop"] == ["ALL"]
+
+
+@pytest.mark.parametrize("service", ["api", "worker", "flower"])
+def test_compose_healthchecks_are_the_images_own(service: str) -> None:
+    spec = services()[service]
+    image_check = healthcheck_argv(IMAGES[service])
+    if "healthcheck" in spec:
+        assert spec["healthcheck"]["test"] == ["CMD", *image_check]
+    assert image_check
+
+
+def test_every_setting_is_in_env_example() -> None:
+    listed = env_example()
+    composed = {"REDIS_URL", "MODEL_DIR"}  # the compose files set these
+    missing = {f.name.upper() for f in fields(Settings)} - composed - set(listed)
+    assert not missing, f".env.example lacks {sorted(missing)}"
+    assert listed["REDIS_PASSWORD"] == "", "no default password: `make up` or the user sets one"
+
+
+def test_every_compose_variable_is_in_env_example() -> None:
+    listed = set(env_example()) | {"MODELS_PATH", "COMPOSE_FILE"}  # commented out there, on purpose
+    internal = {"PREDQ_ENV_FILE"}  # the smoke test's
+    for name in ("docker-compose.yml", "docker-compose.models.yml"):
+        used = set(re.findall(r"\$\{([A-Z_]+)", (ROOT / name).read_text()))
+        assert used - internal <= listed, f"{name} uses {sorted(used - internal - listed)}"
+
+
+def test_monitoring_profile_adds_flower_on_loopback() -> None:
+    flower = services()["flower"]
+    assert flower["profiles"] == ["monitoring"]
+    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
+    assert [name for name, spec in services().items() if spec.get("profiles")] == ["flower"]
+
+
+def test_models_override_mounts_a_read_only_folder_for_api_and_workers() -> None:
+    override = services("docker-compose.models.yml")
+    for name in ("api", "worker"):
+        (volume,) = override[name]["volumes"]
+        assert volume["type"] == "bind" and volume["read_only"] is True
+        assert override[name]["environment"]["MODEL_DIR"] == volume["target"]
+
+
+# ---------------------------------------------------------------- the host-network override
+
+def test_host_override_puts_every_service_on_the_host_network_off_the_usual_ports() -> None:
+    base, host = services(), services("docker-compose.host.yml")
+    assert set(host) == set(base)
+    for name, spec in host.items():
+        assert spec["network_mode"] == "host", name
+        assert spec.get("ports", None) is None, f"{name} publishes nothing on the host network"
+        build = spec.get("build", {})
+        assert not build or build["network"] == "host", name
+    text = (ROOT / "docker-compose.host.yml").read_text()
+    assert "LAB_REDIS_PORT:-16379" in text and "LAB_API_PORT:-18000" in text
+    assert ":-6379}" not in text and ":-8000}" not in text
+
+
+def test_host_override_names_each_worker_node_and_keeps_celery_pid_1() -> None:
+    command = services("docker-compose.host.yml")["worker"]["command"]
+    assert command[:2] == ["sh", "-c"] and command[2].startswith("exec celery ")
+    argv = shlex.split(command[2])
+    assert argv[argv.index("--hostname") + 1].startswith("worker-$$(")
+
+
+# ---------------------------------------------------------------- the images
+
+@pytest.mark.parametrize("dockerfile", [*IMAGES.values(), "docker/lab/Dockerfile.redis"])
+def test_images_run_as_a_numeric_non_root_user(dockerfile: str) -> None:
+    user = final(dockerfile, "USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0
+
+
+@pytest.mark.parametrize("dockerfile", IMAGES.values())
+def test_images_are_multi_stage_from_python_slim_with_an_exec_form_cmd_and_a_healthcheck(dockerfile: str) -> None:
+    built = stages(dockerfile)
+    assert len(built) >= 2
+    assert all(stage[0][1].split()[0] in ("python:3.11-slim", "builder") for stage in built)
+    assert isinstance(json.loads(final(dockerfile, "CMD")), list), "exec form: the signal reaches the service"
+    assert healthcheck_argv(dockerfile)
+
+
+@pytest.mark.parametrize("dockerfile", IMAGES.values())
+def test_runtime_stage_installs_nothing(dockerfile: str) -> None:
+    runs = " ".join(args for word, args in stages(dockerfile)[-1] if word == "RUN")
+    assert not re.search(r"pip install|apt-get|apk ", runs), "dependencies belong to the builder stage"
+
+
+def test_api_and_worker_share_one_builder_stage() -> None:
+    assert stages("Dockerfile.api")[0] == stages("Dockerfile.worker")[0]
+    assert "make_models" in " ".join(args for _, args in stages("Dockerfile.api")[0])
+
+
+def test_api_only_packages_left_out_of_the_worker_are_not_imported_by_it() -> None:
+    api_only = re.search(r'ARG API_ONLY="([^"]+)"', (ROOT / "Dockerfile.worker").read_text())
+    assert api_only
+    code = ("import sys, worker, worker.tasks, worker.health, worker.signals; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(api_only.group(1).split())!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_dockerignore_lets_in_only_what_the_images_copy() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert lines[0] == "*"
+    for needed in ("api/", "shared/", "worker/", "requirements.txt", "constraints.txt"):
+        assert f"!{needed}" in lines
+
+
+def _pins(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+@pytest.mark.parametrize("requirements", ["requirements.txt", "requirements-flower.txt"])
+def test_constraints_pin_what_the_requirements_pin(requirements: str) -> None:
+    locked = _pins("constraints.txt")
+    for package, version in _pins(requirements).items():
+        assert locked.get(package) == version, f"{package}: {requirements} says {version}, " \
+            f"constraints.txt {locked.get(package)} (run `make lock`)"
