@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from api import params
 from api.auth import current_owner, require_key
-from api.resources import job_resource, poll_headers
+from api.resources import poll_headers
 from api.responses import json_response
 from api.results import results_response
 from api.services import Services, services
@@ -21,7 +21,7 @@ from shared.job import Job, JobStatus
 from shared.metrics import record_job_end
 from shared.parsing.streams import LimitedReader
 from shared.parsing.submission import Batch, limited_blocks
-from shared.scoring import to_json_values
+from shared.resource import full_job_resource, job_resource
 from shared.store import ChunkWriter, new_job_id
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,7 @@ def wait_for_record(svc: Services, job_id: str) -> Job:
 
 
 def job_resource_of(svc: Services, job: Job) -> dict[str, object]:
-    """The resource with results inline when the job succeeded and is small enough."""
-    if job.status is JobStatus.SUCCEEDED and job.rows <= svc.settings.inline_results_max:
-        values = [v for part in svc.store.read_results(job, 0, job.rows) for v in to_json_values(part)]
-        return job_resource(job, values)
-    return job_resource(job)
+    return full_job_resource(svc.store, job, svc.settings.inline_results_max)
 
 
 @bp.get("/jobs/<job_id>")
@@ -140,6 +136,8 @@ def cancel_job(job_id: str) -> Response:
         raise ConflictError(f"job {job_id} is already {before.split(':', 1)[1]}; only a queued or running job "
                             "can be cancelled")
     record_job_end(svc.metrics, job.model, JobStatus.CANCELLED.value, time.time() - job.created_at)
+    if job.callback_url is not None:
+        svc.queue.callback(job_id)
     return json_response(job_resource(svc.store.get(job_id)))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +45,7 @@ class Job:
     metadata: dict[str, Any]
     classes: list[Any] | None
     callback_url: str | None = None
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -64,7 +65,8 @@ class Job:
                    created_at=float(h["created_at"]), started_at=opt_float("started_at"),
                    finished_at=opt_float("finished_at"), error=opt_json("error"),
                    metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
-                   callback_url=h["callback_url"].decode() if h.get("callback_url") else None)
+                   callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
+                   callbacks=opt_json("callbacks") or [])
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""

@@ -11,6 +11,9 @@ from shared.settings import Settings
 SCORE_CHUNK = "predq.score_chunk"
 """The API sends chunks by task name, so it never imports worker code."""
 
+DELIVER_CALLBACK = "predq.deliver_callback"
+"""Posts a finished job to its callback_url; sent once per terminal transition."""
+
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for `settings`: JSON only, late acks, one prefetched chunk at a time."""
@@ -49,6 +52,8 @@ class ChunkQueue(Protocol):
 
     def resend(self, job_id: str, indexes: list[int]) -> None: ...
 
+    def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None: ...
+
 
 class CeleryChunkQueue:
     """One Celery task message per chunk, carrying only ids."""
@@ -63,3 +68,6 @@ class CeleryChunkQueue:
         with self.app.producer_or_acquire() as producer:
             for index in indexes:
                 self.app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)
+
+    def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None:
+        self.app.send_task(DELIVER_CALLBACK, args=[job_id, attempt], countdown=countdown or None)

@@ -272,6 +272,13 @@ class JobStore:
         answer = self._end(keys=[job_key(job_id), ACTIVE], args=args)
         return _text(answer)
 
+    def record_callback(self, job_id: str, attempt: dict[str, object]) -> None:
+        """Append one delivery attempt to the job's `callbacks` (one deliverer per job at a time)."""
+        raw = cast(bytes | None, self.redis.hget(job_key(job_id), "callbacks"))
+        attempts = orjson.loads(raw) if raw else []
+        attempts.append(attempt)
+        self.redis.hset(job_key(job_id), "callbacks", orjson.dumps(attempts))
+
     def cancel(self, job: Job) -> str:
         """Cancel a live job and drop its data; what `end_job` answers."""
         before = self.end_job(job.job_id, JobStatus.CANCELLED)

@@ -61,9 +61,16 @@ class RecordingQueue:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, int]] = []
+        self.callbacks: list[tuple[str, int, float]] = []
 
     def enqueue(self, job_id: str, chunks: int) -> None:
         self.messages.extend((job_id, index) for index in range(chunks))
+
+    def resend(self, job_id: str, indexes: list[int]) -> None:
+        self.messages.extend((job_id, index) for index in indexes)
+
+    def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None:
+        self.callbacks.append((job_id, attempt, countdown))
 
 
 @pytest.fixture
@@ -88,7 +95,8 @@ def run_queued(settings: Settings, redis_client: redis.Redis, store: JobStore, r
     from worker.chunks import run_chunk
     from worker.context import WorkerContext
 
-    ctx = WorkerContext(settings, store, registry, MetricsRecorder(redis_client, settings.result_ttl_seconds))
+    ctx = WorkerContext(settings, store, registry, MetricsRecorder(redis_client, settings.result_ttl_seconds),
+                        queue=queue)
 
     def run() -> list[str]:
         outcomes = [run_chunk(ctx, job_id, index) for job_id, index in queue.messages]

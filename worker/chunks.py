@@ -14,6 +14,7 @@ from shared.job import Job, JobStatus
 from shared.metrics import record_job_end
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import score
+from worker.callbacks import announce_end
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
         ctx.metrics.count("predq_chunks_scored", worker=ctx.node)
     if outcome == "finished":
         record_job_end(ctx.metrics, job.model, JobStatus.SUCCEEDED.value, time.time() - job.created_at)
+        announce_end(ctx, job)
     return outcome
 
 
@@ -114,3 +116,4 @@ def fail_job(ctx: WorkerContext, job: Job, index: int, reason: str) -> None:
     before = patiently(lambda: ctx.store.end_job(job.job_id, JobStatus.FAILED, job.failure(index, reason)))
     if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
         record_job_end(ctx.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)
+        announce_end(ctx, job)

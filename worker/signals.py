@@ -11,6 +11,7 @@ from celery.signals import worker_init, worker_ready, worker_shutdown
 from celery.worker import state
 
 from shared import workers
+from shared.queue import SCORE_CHUNK
 from shared.redis_client import connect
 from shared.redis_policy import check_no_eviction
 from shared.workers import Chunk
@@ -46,7 +47,7 @@ def held_chunks() -> set[Chunk]:
     held: set[Chunk] = set()
     for request in requests:
         args = request.args
-        if len(args) == 2:
+        if request.task_name == SCORE_CHUNK and len(args) == 2:
             held.add((str(args[0]), int(args[1])))
     return held
 

@@ -24,7 +24,7 @@ from shared import workers
 from shared.job import Job, JobStatus
 from shared.keys import key
 from shared.metrics import MetricsRecorder, record_job_end
-from shared.queue import CeleryChunkQueue, ChunkQueue
+from shared.queue import SCORE_CHUNK, CeleryChunkQueue, ChunkQueue
 from shared.settings import Settings
 from shared.store import JobStore
 from shared.workers import Chunk
@@ -54,6 +54,8 @@ def _message_args(raw: bytes) -> Chunk | None:
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
+        if message.get("headers", {}).get("task") != SCORE_CHUNK:
+            return None
         args = orjson.loads(body)[0]
         return str(args[0]), int(args[1])
     except (ValueError, KeyError, IndexError, TypeError):
@@ -123,6 +125,8 @@ class Sweeper:
                                                                                    "without persistence?)"))
         if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
             record_job_end(self.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)
+            if job.callback_url is not None:
+                self.queue.callback(job.job_id)
 
     def _suspects(self) -> dict[str, float]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(SUSPECTS))

@@ -75,7 +75,7 @@ class Stack:
         from worker.context import WorkerContext
 
         ctx = WorkerContext(self.settings, self.store, self.registry,
-                            MetricsRecorder(self.redis, self.settings.result_ttl_seconds))
+                            MetricsRecorder(self.redis, self.settings.result_ttl_seconds), queue=self.queue)
         outcomes = [run_chunk(ctx, job_id, index) for job_id, index in self.queue.messages]
         self.queue.messages.clear()
         return outcomes

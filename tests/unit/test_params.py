@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from api import params
-from api.resources import MAX_RETRY_AFTER, job_resource, poll_headers
-from api.timefmt import rfc3339
+from api.resources import MAX_RETRY_AFTER, poll_headers
 from shared.errors import BadRequestError
 from shared.job import Job, JobStatus
+from shared.resource import job_resource, rfc3339
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, False), ("true", True), ("1", True), ("Yes", True),

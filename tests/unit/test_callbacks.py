@@ -1,0 +1,107 @@
+"""Callbacks: signed like the contract says, queued once when a job with a callback_url ends."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from api.services import build_services
+from shared.callbacks import backoff_seconds, signature
+from shared.settings import Settings
+from tests.conftest import RecordingQueue
+
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def test_signature_is_hmac_sha256_of_time_dot_body() -> None:
+    body = b'{"job_id": "x"}'
+    header = signature(body, "s3cret", 1_700_000_000)
+    t, v1 = (part.split("=", 1)[1] for part in header.split(","))
+    assert t == "1700000000"
+    assert v1 == hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signature(body, "other", 1_700_000_000) != header
+
+
+def test_backoff_doubles() -> None:
+    assert [backoff_seconds(a) for a in (1, 2, 3, 4)] == [2, 4, 8, 16]
+
+
+@pytest.fixture
+def callback_app(settings: Settings, queue: RecordingQueue) -> Flask:
+    allowed = Settings.from_env({"MODEL_DIR": settings.model_dir, "CHUNK_ROWS": "4",
+                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com", "CALLBACK_SECRET": "s3cret"})
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    return create_app(services=build_services(allowed, client, queue))
+
+
+def test_an_allowed_callback_is_accepted_and_listed_empty(callback_app: Flask) -> None:
+    answer = callback_app.test_client().post(
+        "/jobs", json={"instances": [IRIS_ROW], "callback_url": "https://hooks.example.com/predq"})
+    assert answer.status_code == 202
+    assert answer.get_json()["callbacks"] == []
+
+
+@pytest.mark.parametrize("url", ["https://evil.example.com/x", "ftp://hooks.example.com/x", "not a url"])
+def test_a_callback_outside_the_allowed_hosts_is_422(callback_app: Flask, url: str) -> None:
+    answer = callback_app.test_client().post("/jobs", json={"instances": [IRIS_ROW], "callback_url": url})
+    assert answer.status_code == 422
+
+
+def test_with_no_allowed_hosts_every_callback_is_422(client: FlaskClient) -> None:
+    answer = client.post("/jobs", json={"instances": [IRIS_ROW], "callback_url": "https://hooks.example.com/x"})
+    assert answer.status_code == 422
+
+
+def test_a_job_without_callback_has_no_callbacks_field(client: FlaskClient) -> None:
+    answer = client.post("/jobs", json={"instances": [IRIS_ROW]})
+    assert "callbacks" not in answer.get_json()
+
+
+def test_cancel_queues_the_callback_once(callback_app: Flask, queue: RecordingQueue) -> None:
+    web = callback_app.test_client()
+    job_id = web.post("/jobs", json={"instances": [IRIS_ROW] * 9,
+                                     "callback_url": "https://hooks.example.com/p"}).get_json()["job_id"]
+    assert web.delete(f"/jobs/{job_id}").status_code == 200
+    assert web.delete(f"/jobs/{job_id}").status_code == 409
+    assert queue.callbacks == [(job_id, 1, 0)]
+
+
+def test_the_chunk_that_finishes_the_job_queues_its_callback_once(
+        settings: Settings, queue: RecordingQueue) -> None:
+    allowed = Settings.from_env({"MODEL_DIR": settings.model_dir, "CHUNK_ROWS": "4",
+                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com"})
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    app = create_app(services=build_services(allowed, client, queue))
+    job_id = app.test_client().post("/jobs", json={"instances": [IRIS_ROW] * 9,
+                                                   "callback_url": "http://hooks.example.com/p"}).get_json()["job_id"]
+    run: Callable[[], list[str]] = _runner(allowed, client, queue)
+    messages = list(queue.messages)
+    assert run() == ["recorded", "recorded", "finished"]
+    queue.messages.extend(messages)  # every chunk delivered again: no second callback
+    assert run() == ["succeeded"] * 3
+    assert queue.callbacks == [(job_id, 1, 0)]
+
+
+def _runner(settings: Settings, client: fakeredis.FakeRedis, queue: RecordingQueue) -> Callable[[], list[str]]:
+    from shared.metrics import MetricsRecorder
+    from shared.registry import ModelRegistry
+    from shared.store import JobStore
+    from worker.chunks import run_chunk
+    from worker.context import WorkerContext
+
+    ctx = WorkerContext(settings, JobStore(client, 3600), ModelRegistry(settings.model_dir, "iris"),
+                        MetricsRecorder(client, 3600), queue=queue)
+
+    def run() -> list[str]:
+        outcomes = [run_chunk(ctx, job_id, index) for job_id, index in queue.messages]
+        queue.messages.clear()
+        return outcomes
+
+    return run

@@ -1,0 +1,44 @@
+"""Delivering a finished job to its callback_url, with retries and backoff."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from shared import callbacks
+from shared.job import Job
+from shared.resource import full_job_resource, rfc3339
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+def announce_end(ctx: WorkerContext, job: Job) -> None:
+    """Queue the callback of a job that just became terminal; a lost announcement never fails a chunk."""
+    if job.callback_url is None or ctx.queue is None:
+        return
+    try:
+        ctx.queue.callback(job.job_id)
+    except Exception as exc:
+        log.warning("could not queue the callback of job %s: %s", job.job_id, exc)
+
+
+def deliver(ctx: WorkerContext, job_id: str, attempt: int) -> str:
+    """POST the job to its callback_url once; schedule the next attempt when it is not taken."""
+    job = ctx.store.find(job_id)
+    if job is None or job.callback_url is None:
+        return "gone"
+    body = orjson.dumps(full_job_resource(ctx.store, job, ctx.settings.inline_results_max),
+                        option=orjson.OPT_SERIALIZE_NUMPY)
+    status = callbacks.post(job.callback_url, body, ctx.settings.callback_secret)
+    ctx.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
+                                       "status_code": status or None, "at": rfc3339(time.time())})
+    if 200 <= status < 300:
+        return "delivered"
+    if attempt >= callbacks.MAX_ATTEMPTS or ctx.queue is None:
+        log.warning("callback of job %s to %s given up after %d attempts", job_id, job.callback_url, attempt)
+        return "given up"
+    ctx.queue.callback(job_id, attempt + 1, callbacks.backoff_seconds(attempt))
+    return "retrying"
