@@ -74,6 +74,13 @@ class LocalStack:
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.api_workers)]
         self.api = self._spawn(args, "api.log", self.env())
 
+    def restart_api(self, timeout: float = 60.0) -> None:
+        """A fresh API process (a clean heap), e.g. to measure one job's memory."""
+        if self.api is not None:
+            stop_process(self.api)
+        self.start_api()
+        self.wait_ready(timeout)
+
     def start_worker(self, name: str | None = None) -> subprocess.Popen[bytes]:
         name = name or f"w{len(self.worker_procs) + 1}"
         args = [str(BIN / "celery"), "--app", "worker", "worker", "--concurrency", "1", "--hostname",
