@@ -89,7 +89,10 @@ def accepted(svc: Services, job: Job) -> Response:
         log.exception("enqueuing job %s failed; discarding it", job.job_id)
         _discard_quietly(svc, job)
         raise
-    svc.metrics.count("predq_jobs_submitted", model=job.model["name"])
+    try:
+        svc.metrics.count("predq_jobs_submitted", model=job.model["name"])
+    except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
+        log.warning("could not count job %s: %s", job.job_id, exc)
     headers = {"Location": f"/jobs/{job.job_id}", **poll_headers(job)}
     return json_response(job_resource(job), 202, headers)
 

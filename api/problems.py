@@ -46,7 +46,7 @@ def _redis_down(exc: Exception) -> Response:
 
 
 def _redis_refused(exc: redis.exceptions.ResponseError) -> Response:
-    if "OOM" in str(exc) or "MISCONF" in str(exc):
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM" in str(exc) or "MISCONF" in str(exc):
         log.warning("Redis refused a write: %s", exc)
         return problem_response(UnavailableError("the job store (Redis) is full; retry later", retry_after=10))
     return _unexpected(exc)

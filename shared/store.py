@@ -82,8 +82,9 @@ class ChunkWriter:
         rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         whole = len(rows) if final else len(rows) - len(rows) % self.chunk_rows
         chunks = [rows[i : i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
-        self.store.put_inputs(self.job_id, self.chunks, chunks)
-        self.chunks += len(chunks)
+        first = self.chunks
+        self.chunks += len(chunks)  # counted first, so abort() also drops a write that failed halfway
+        self.store.put_inputs(self.job_id, first, chunks)
         rest = rows[whole:]
         self._pending = [rest] if len(rest) else []
         self._pending_rows = len(rest)
@@ -287,12 +288,14 @@ class JobStore:
         return before
 
     def discard(self, job: Job) -> None:
-        """Remove every trace of a job whose submission was refused after it was stored."""
-        self.end_job(job.job_id, JobStatus.CANCELLED)
-        with self.redis.pipeline(transaction=True) as pipe:
+        """Remove every trace of a job whose submission was refused after it was stored.
+
+        Only deletions, each on its own (a full Redis refuses a whole MULTI, deletions included): the
+        record first, so a worker holding one of its chunks finds the job gone."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(job_key(job.job_id), done_key(job.job_id))
             pipe.zrem(owner_key(job.owner), job.job_id)
             pipe.zrem(ACTIVE, job.job_id)
-            pipe.delete(job_key(job.job_id), done_key(job.job_id))
             pipe.execute()
         self._drop_data(job)
 

@@ -140,7 +140,7 @@ def test_a_second_delivery_overlapping_the_first_does_not_fail_the_job(api: Api,
 
     settings = Settings.from_env({"REDIS_URL": stack.redis_url, "MODEL_DIR": stack.model_dir,
                                   **stack.extra_env})
-    context = build_context(settings, "late-delivery@test")
+    context = build_context(settings, "late-delivery@test", make_celery(settings))
     context = dataclasses.replace(context, store=_LateInputStore(context.store.redis, settings.result_ttl_seconds))
     blocker_rows = np.round(np.random.default_rng(9).normal(0, 1, (20_000, 20)), 3)
     X = np.round(np.random.default_rng(10).normal(0, 1, (10_000, 20)), 3)

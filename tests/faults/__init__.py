@@ -1,0 +1,1 @@
+"""The fault suite: real Redis, API and worker processes, faults injected with real signals."""

@@ -1,0 +1,227 @@
+"""The fault suite's tools: a stack it can hurt, a client that rides the faults out, and exactly-once audits.
+
+Faults are real signals sent to real processes. Whatever a test does to them, it judges the outcome the way a
+client would: every accepted job ends, and every row of every job is answered once, equal to the model's own
+`predict` on the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import redis
+import requests
+
+from shared.keys import key
+from tests.integration.support import TERMINAL, describe, same
+
+FAULT_CHUNK_ROWS = 250
+"""Rows per chunk in the fault stacks: a job of a few thousand rows spans many chunks."""
+
+SLOW_MODEL = "slow-forest"
+"""bench-forest, sleeping SLOW_DELAY_SECONDS per chunk, so that a fault lands mid-chunk."""
+
+SLOW_DELAY_SECONDS = 0.3
+POISON_MODEL = "poison"
+FEATURES = [f"f{i}" for i in range(20)]
+POISON_FEATURES = ["f0", "f1", "f2", "f3"]
+JOB_DEADLINE = 90.0
+"""Every job of a fault test must be terminal within this many seconds of the fault (or of its own start)."""
+
+MISSING = "missing"
+"""The status this suite gives a job whose id the API no longer knows (404): all its rows are lost."""
+
+T = TypeVar("T")
+
+
+def until(predicate: Callable[[], T | None], timeout: float, what: str, pause: float = 0.05) -> T:
+    """Poll `predicate` until it answers something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(pause)
+
+
+def rows(n: int, seed: int, features: int = len(FEATURES)) -> np.ndarray:
+    """`n` float64 rows, rounded so that their JSON form is exact."""
+    return np.round(np.random.default_rng(seed).normal(0, 1, (n, features)), 3)
+
+
+def job_doc(X: np.ndarray, model: str = SLOW_MODEL) -> dict[str, Any]:
+    return {"model": model, "instances": X.tolist()}
+
+
+def job_key(job_id: str, *parts: object) -> str:
+    return key("job", job_id, *parts)
+
+
+def job_hashes(client: redis.Redis) -> set[str]:
+    """The id of every job record in Redis (the predq:job:<id> hashes, not their chunk keys)."""
+    found = set()
+    for raw in client.scan_iter(match=job_key("*"), count=1000):
+        parts = raw.decode().split(":")
+        if len(parts) == 3:
+            found.add(parts[2])
+    return found
+
+
+# --------------------------------------------------------------------------- HTTP through faults
+class Client:
+    """HTTP for a stack under faults: reads are retried through refused connections and 503s until a deadline.
+
+    Submissions are never retried here: a test must know whether each one was accepted.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.read_errors = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def post_job(self, doc: dict[str, Any], timeout: float = 30.0) -> requests.Response:
+        return self.session.post(self.base + "/jobs", json=doc, timeout=timeout)
+
+    def submit(self, X: np.ndarray, model: str = SLOW_MODEL) -> str:
+        """POST /jobs, requiring a 202; the job id."""
+        answer = self.post_job(job_doc(X, model))
+        assert answer.status_code == 202, describe(answer)
+        job_id: str = answer.json()["job_id"]
+        return job_id
+
+    def get(self, path: str, timeout: float = 40.0) -> requests.Response:
+        return self.session.get(self.base + path, timeout=timeout)
+
+    def job(self, job_id: str, wait: int = 0, deadline: float | None = None) -> dict[str, Any]:
+        """GET /jobs/<id>, retried through connection errors and 503s until `deadline` (monotonic)."""
+        deadline = deadline if deadline is not None else time.monotonic() + 60.0
+        path = f"/jobs/{job_id}" + (f"?wait={wait}" if wait else "")
+        while True:
+            try:
+                answer = self.get(path)
+                if answer.status_code == 200:
+                    body: dict[str, Any] = answer.json()
+                    return body
+                if answer.status_code == 404:  # the job's record is gone: as final as it gets
+                    return {"job_id": job_id, "status": MISSING, "error": describe(answer), "progress": {}}
+                assert answer.status_code == 503, describe(answer)
+            except requests.RequestException:
+                pass
+            self.read_errors += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"GET {path} found no answer before its deadline")
+            time.sleep(0.25)
+
+    def wait_terminal(self, job_ids: Iterable[str], timeout: float = JOB_DEADLINE) -> dict[str, dict[str, Any]]:
+        """Long-poll every job until it is terminal; each one's final resource. Fails naming the stuck ones."""
+        deadline = time.monotonic() + timeout
+        final: dict[str, dict[str, Any]] = {}
+        for job_id in job_ids:
+            while True:
+                left = deadline - time.monotonic()
+                job = self.job(job_id, wait=max(1, min(5, int(left))), deadline=deadline)
+                if job["status"] in TERMINAL or job["status"] == MISSING:
+                    final[job_id] = job
+                    break
+                if left <= 0:
+                    raise AssertionError(f"job {job_id} still {job['status']} {timeout:.0f}s on: {job['progress']}")
+        return final
+
+    def results(self, job: dict[str, Any]) -> list[Any]:
+        """Every result row: inline when the resource carries them, else paged from /results."""
+        if "results" in job:
+            inline: list[Any] = job["results"]
+            return inline
+        out: list[Any] = []
+        path: str | None = f"/jobs/{job['job_id']}/results?limit=100000"
+        while path is not None:
+            answer = self.get(path)
+            assert answer.status_code == 200, describe(answer)
+            page = answer.json()
+            out.extend(page["results"])
+            path = page["next"]
+        return out
+
+
+# --------------------------------------------------------------------------- exactly once
+@dataclass
+class Audit:
+    """One job, judged row by row."""
+
+    job_id: str
+    status: str
+    rows: int
+    lost: int = 0
+    duplicated: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def audit(client: Client, redis_client: redis.Redis, job: dict[str, Any], want: list[Any]) -> Audit:
+    """Does terminal `job` answer each of its rows exactly once, equal to `want`?
+
+    lost: rows not answered, or answered wrong; duplicated: rows counted more than once (progress past the total,
+    results past the rows, chunks in the done set past the chunk count).
+    """
+    job_id, n = job["job_id"], len(want)
+    found = Audit(job_id, job["status"], n)
+    if job["status"] == MISSING:
+        found.lost = n
+        found.problems.append(f"job {job_id} is gone: {job['error']}")
+        return found
+    progress = job["progress"]
+    over_rows = max(progress["rows_done"] - progress["rows_total"], 0)
+    done_set = int(redis_client.scard(job_key(job_id, "done")))
+    over_chunks = max(done_set - progress["chunks_total"], 0)
+    if job["status"] != "succeeded":
+        found.lost = n
+        found.problems.append(f"job {job_id} ended {job['status']}: {job['error']}")
+    else:
+        got = client.results(job)
+        wrong = [i for i, (g, w) in enumerate(zip(got, want, strict=False)) if not same(g, w)]
+        found.lost = len(wrong) + max(n - len(got), 0)
+        over_rows += max(len(got) - n, 0)
+        if wrong:
+            found.problems.append(f"job {job_id}: {len(wrong)} rows differ from predict, first row {wrong[0]}: "
+                                  f"{got[wrong[0]]!r} != {want[wrong[0]]!r}")
+        if len(got) != n:
+            found.problems.append(f"job {job_id}: {len(got)} results for {n} rows")
+        expected = {"rows_done": n, "rows_total": n, "chunks_done": progress["chunks_total"]}
+        if {k: progress[k] for k in expected} != expected or done_set != progress["chunks_total"]:
+            found.problems.append(f"job {job_id}: progress {progress}, {done_set} chunks in its done set")
+    found.duplicated = over_rows + over_chunks * FAULT_CHUNK_ROWS
+    return found
+
+
+def assert_exactly_once(audits: Iterable[Audit]) -> None:
+    problems = [p for a in audits for p in a.problems]
+    assert not problems, f"{len(problems)} jobs not answered exactly once:\n" + "\n".join(problems[:20])
+
+
+def wait_running(client: Client, job_id: str, chunks_done: int = 1) -> dict[str, Any]:
+    """The job, once it runs with at least `chunks_done` chunks done (by then every worker holds a chunk)."""
+    def far_enough() -> dict[str, Any] | None:
+        job = client.job(job_id)
+        assert job["status"] in ("queued", "running"), job
+        return job if job["progress"]["chunks_done"] >= chunks_done else None
+
+    return until(far_enough, 60, f"job {job_id} to get going", pause=0.05)
+
+
+def chunk_attempts(redis_client: redis.Redis, job_id: str) -> dict[int, int]:
+    """How many times each chunk of a job was started (START_CHUNK's counter; absent: never started)."""
+    fields = cast(dict[bytes, bytes], redis_client.hgetall(job_key(job_id)))
+    return {int(k.decode().split(":", 1)[1]): int(v) for k, v in fields.items() if k.startswith(b"attempts:")}
+
+
+def redelivered(redis_client: redis.Redis, job_ids: Iterable[str]) -> int:
+    """Chunks started more than once, over these jobs: the faults' footprint."""
+    return sum(1 for job_id in job_ids for n in chunk_attempts(redis_client, job_id).values() if n > 1)
