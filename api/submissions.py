@@ -19,7 +19,8 @@ def body_reader(svc: Services) -> LimitedReader:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the body is {request.content_length} bytes; the limit (MAX_BODY_BYTES) "
                                    f"is {limit}")
-    return LimitedReader(cast(BinaryIO, request.stream), limit)
+    # Only an Idempotency-Key needs the body's hash; hashing a big body costs a noticeable share of its ingest.
+    return LimitedReader(cast(BinaryIO, request.stream), limit, hashed="Idempotency-Key" in request.headers)
 
 
 def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch:

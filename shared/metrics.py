@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -41,16 +41,20 @@ class MetricsRecorder:
         self.ttl = ttl_seconds
 
     def count(self, name: str, amount: float = 1, **labels: str) -> None:
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrbyfloat(METRICS, _field(name, labels), amount)
-            pipe.expire(METRICS, self.ttl)
-            pipe.execute()
+        self.record(counts=[(name, amount, labels)])
 
     def observe(self, name: str, seconds: float) -> None:
-        bucket = bisect.bisect_left(BUCKETS, seconds)
+        self.record(observations=[(name, seconds)])
+
+    def record(self, counts: Sequence[tuple[str, float, Mapping[str, str]]] = (),
+               observations: Sequence[tuple[str, float]] = ()) -> None:
+        """Several counts and observations in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(METRICS, _field(name, {"bucket": str(bucket)}), 1)
-            pipe.hincrbyfloat(METRICS, _field(name, {"sum": ""}), seconds)
+            for name, amount, labels in counts:
+                pipe.hincrbyfloat(METRICS, _field(name, labels), amount)
+            for name, seconds in observations:
+                pipe.hincrby(METRICS, _field(name, {"bucket": str(bisect.bisect_left(BUCKETS, seconds))}), 1)
+                pipe.hincrbyfloat(METRICS, _field(name, {"sum": ""}), seconds)
             pipe.expire(METRICS, self.ttl)
             pipe.execute()
 

@@ -83,9 +83,9 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
     elapsed = time.perf_counter() - started
     outcome = patiently(lambda: ctx.store.finish_chunk(job, index, result))
     if outcome in ("recorded", "finished"):
-        ctx.metrics.count("predq_rows_scored", len(X), model=job.model["name"])
-        ctx.metrics.observe("predq_chunk_duration_seconds", elapsed)
-        ctx.metrics.count("predq_chunks_scored", worker=ctx.node)
+        ctx.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
+                                   ("predq_chunks_scored", 1, {"worker": ctx.node})],
+                           observations=[("predq_chunk_duration_seconds", elapsed)])
     if outcome == "finished":
         record_job_end(ctx.metrics, job.model, JobStatus.SUCCEEDED.value, time.time() - job.created_at)
         announce_end(ctx, job)
