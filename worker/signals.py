@@ -13,7 +13,7 @@ from celery.worker import state
 from shared import workers
 from shared.queue import SCORE_CHUNK
 from shared.redis_client import connect
-from shared.redis_policy import check_no_eviction
+from shared.redis_policy import EvictingRedisError, check_no_eviction
 from shared.workers import Chunk
 from worker.celery_app import app, settings
 from worker.sweeper import Sweeper
@@ -29,8 +29,14 @@ def worker_id() -> str:
 
 @worker_init.connect
 def refuse_evicting_redis(sender: Any = None, **_: Any) -> None:
-    """Before anything is consumed: a Redis that may evict keys would lose queued chunks."""
-    check_no_eviction(connect(settings.redis_url))
+    """Before anything is consumed: a Redis that may evict keys would lose queued chunks.
+
+    SystemExit, because Celery logs and swallows any Exception a signal receiver raises."""
+    try:
+        check_no_eviction(connect(settings.redis_url))
+    except EvictingRedisError as exc:
+        log.critical("refusing to start: %s", exc)
+        raise SystemExit(f"predq worker refuses to start: {exc}") from exc
     _identity["id"] = f"{getattr(sender, 'hostname', None) or 'worker'}|{os.getpid()}"
 
 
