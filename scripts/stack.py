@@ -141,6 +141,11 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
             proc.wait()
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT, even where a shell started us with it ignored) stops `make serve` like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the local stack until Ctrl-C.")
     parser.add_argument("--workers", type=int, default=2)
@@ -151,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"predq is serving on {stack.base_url} (Redis: {stack.redis.kind if stack.redis else stack.redis_url},"
               f" {args.workers} workers; logs in {stack.log_dir}). Ctrl-C stops it.", flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, _interrupt)
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
