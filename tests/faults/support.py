@@ -8,7 +8,7 @@ client would: every accepted job ends, and every row of every job is answered on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -17,7 +17,7 @@ import redis
 import requests
 
 from shared.keys import key
-from tests.integration.support import TERMINAL, describe, same
+from tests.integration.support import TERMINAL, describe, same, wait_for
 
 FAULT_CHUNK_ROWS = 250
 """Rows per chunk in the fault stacks: a job of a few thousand rows spans many chunks."""
@@ -37,17 +37,8 @@ MISSING = "missing"
 
 T = TypeVar("T")
 
-
-def until(predicate: Callable[[], T | None], timeout: float, what: str, pause: float = 0.05) -> T:
-    """Poll `predicate` until it answers something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(pause)
+until = wait_for
+"""Poll until a predicate answers something truthy (the integration suite's helper)."""
 
 
 def rows(n: int, seed: int, features: int = len(FEATURES)) -> np.ndarray:

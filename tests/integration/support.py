@@ -55,7 +55,7 @@ def _workers_alive(stack: LocalStack) -> int:
         return 0
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, pause: float = 0.05) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, pause: float = 0.05) -> T:
     """Poll `predicate` until it answers something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -35,7 +35,7 @@ def test_a_million_row_csv_job_answers_every_row_in_order(bulk_stack: LocalStack
         body.write((",".join(FEATURES) + "\n").encode())
         np.savetxt(body, X, fmt="%.6f", delimiter=",")
         body.seek(0)
-        job = accepted(api.post_raw(body, "text/csv", params={"model": "bench-logreg"}))  # type: ignore[arg-type]
+        job = accepted(api.post_raw(body, "text/csv", params={"model": "bench-logreg"}))
         assert job["rows"] == BIG_ROWS
         final = api.wait(job["job_id"], timeout=300)
         assert final["status"] == "succeeded", final["error"]

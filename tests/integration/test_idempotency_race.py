@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -18,7 +19,7 @@ RETRIES = 12
 
 def test_concurrent_retries_of_one_key_make_one_job(api: Api, stack: LocalStack) -> None:
     key = f"race-{uuid.uuid4()}"
-    body = {"model": "iris", "instances": [[5.1, 3.5, 1.4, 0.2]] * 350}
+    body: dict[str, Any] = {"model": "iris", "instances": [[5.1, 3.5, 1.4, 0.2]] * 350}
     gate = threading.Barrier(RETRIES)
     answers: list[requests.Response] = []
 
