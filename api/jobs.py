@@ -15,10 +15,10 @@ from api.responses import json_response
 from api.results import results_response
 from api.services import Services, services
 from api.submissions import body_reader, count_rows, open_request_batch
+from shared.endings import job_ended
 from shared.errors import BadRequestError, ConflictError, JobNotFoundError
 from shared.idempotency import fingerprint
 from shared.job import Job, JobStatus
-from shared.metrics import record_job_end
 from shared.parsing.streams import LimitedReader
 from shared.parsing.submission import Batch, limited_blocks
 from shared.resource import full_job_resource, job_resource
@@ -138,9 +138,7 @@ def cancel_job(job_id: str) -> Response:
     if before.startswith("terminal:"):
         raise ConflictError(f"job {job_id} is already {before.split(':', 1)[1]}; only a queued or running job "
                             "can be cancelled")
-    record_job_end(svc.metrics, job.model, JobStatus.CANCELLED.value, time.time() - job.created_at)
-    if job.callback_url is not None:
-        svc.queue.callback(job_id)
+    job_ended(svc.metrics, svc.queue, job, JobStatus.CANCELLED)
     return json_response(job_resource(svc.store.get(job_id)))
 
 

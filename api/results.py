@@ -17,6 +17,7 @@ from api.responses import json_response
 from api.services import Services
 from shared.errors import BadRequestError, ConflictError
 from shared.job import Job, JobStatus
+from shared.resource import result_values
 from shared.scoring import to_json_values
 
 FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
@@ -53,7 +54,7 @@ def _json_page(svc: Services, job: Job) -> Response:
     offset = params.integer(request.args, "offset", 0, 0)
     limit = params.integer(request.args, "limit", 1000, 1, 100_000)
     stop = min(offset + limit, job.rows)
-    values = [v for part in svc.store.read_results(job, offset, stop) for v in to_json_values(part)]
+    values = result_values(svc.store, job, offset, stop)
     nxt = f"/jobs/{job.job_id}/results?offset={stop}&limit={limit}" if stop < job.rows else None
     page: dict[str, Any] = {"results": values, "offset": offset, "limit": limit, "total": job.rows, "next": nxt}
     if job.method == "predict_proba":

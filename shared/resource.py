@@ -54,9 +54,13 @@ def job_resource(job: Job, results: list[Any] | None = None) -> dict[str, Any]:
     return body
 
 
+def result_values(store: JobStore, job: Job, start: int, stop: int) -> list[Any]:
+    """Result rows [start, stop) as JSON values."""
+    return [v for part in store.read_results(job, start, stop) for v in to_json_values(part)]
+
+
 def full_job_resource(store: JobStore, job: Job, inline_max: int) -> dict[str, Any]:
     """The resource with results inline when the job succeeded with at most `inline_max` rows."""
     if job.status is JobStatus.SUCCEEDED and job.rows <= inline_max:
-        values = [v for part in store.read_results(job, 0, job.rows) for v in to_json_values(part)]
-        return job_resource(job, values)
+        return job_resource(job, result_values(store, job, 0, job.rows))
     return job_resource(job)

@@ -174,11 +174,15 @@ class JobStore:
         deadline = time.monotonic() + seconds
         pause = 0.002
         job = self.get(job_id, owner)
-        while not job.status.terminal and time.monotonic() < deadline:
+        status = job.status
+        while not status.terminal and time.monotonic() < deadline:
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
             pause = min(pause * 1.3, 0.02)
-            job = self.get(job_id, owner)
-        return job
+            raw = cast(bytes | None, self.redis.hget(job_key(job_id), "status"))  # one field per poll, not all
+            if raw is None:
+                raise JobNotFoundError(f"no job {job_id}")
+            status = JobStatus(raw.decode())
+        return job if status is job.status else self.get(job_id, owner)
 
     def done_chunks(self, job_id: str) -> set[int]:
         return {int(i) for i in self.redis.smembers(done_key(job_id))}

@@ -8,21 +8,10 @@ import time
 import orjson
 
 from shared import callbacks
-from shared.job import Job
 from shared.resource import full_job_resource, rfc3339
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
-
-
-def announce_end(ctx: WorkerContext, job: Job) -> None:
-    """Queue the callback of a job that just became terminal; a lost announcement never fails a chunk."""
-    if job.callback_url is None or ctx.queue is None:
-        return
-    try:
-        ctx.queue.callback(job.job_id)
-    except Exception as exc:
-        log.warning("could not queue the callback of job %s: %s", job.job_id, exc)
 
 
 def deliver(ctx: WorkerContext, job_id: str, attempt: int) -> str:

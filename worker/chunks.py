@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared.endings import ended_now, job_ended
 from shared.job import Job, JobStatus
-from shared.metrics import record_job_end
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import score
-from worker.callbacks import announce_end
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -87,8 +86,7 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
                                    ("predq_chunks_scored", 1, {"worker": ctx.node})],
                            observations=[("predq_chunk_duration_seconds", elapsed)])
     if outcome == "finished":
-        record_job_end(ctx.metrics, job.model, JobStatus.SUCCEEDED.value, time.time() - job.created_at)
-        announce_end(ctx, job)
+        job_ended(ctx.metrics, ctx.queue, job, JobStatus.SUCCEEDED)
     return outcome
 
 
@@ -114,6 +112,5 @@ def _entry_for(ctx: WorkerContext, job: Job) -> ModelEntry:
 
 def fail_job(ctx: WorkerContext, job: Job, index: int, reason: str) -> None:
     before = patiently(lambda: ctx.store.end_job(job.job_id, JobStatus.FAILED, job.failure(index, reason)))
-    if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
-        record_job_end(ctx.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)
-        announce_end(ctx, job)
+    if ended_now(before):
+        job_ended(ctx.metrics, ctx.queue, job, JobStatus.FAILED)

@@ -21,9 +21,10 @@ import redis
 from celery import Celery
 
 from shared import workers
+from shared.endings import ended_now, job_ended
 from shared.job import Job, JobStatus
 from shared.keys import key
-from shared.metrics import MetricsRecorder, record_job_end
+from shared.metrics import MetricsRecorder
 from shared.queue import SCORE_CHUNK, CeleryChunkQueue, ChunkQueue
 from shared.settings import Settings
 from shared.store import JobStore
@@ -123,10 +124,8 @@ class Sweeper:
         before = self.store.end_job(job.job_id, JobStatus.FAILED, job.failure(lost, "its input is no longer in "
                                                                                    "Redis (was Redis restarted "
                                                                                    "without persistence?)"))
-        if before in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
-            record_job_end(self.metrics, job.model, JobStatus.FAILED.value, time.time() - job.created_at)
-            if job.callback_url is not None:
-                self.queue.callback(job.job_id)
+        if ended_now(before):
+            job_ended(self.metrics, self.queue, job, JobStatus.FAILED)
 
     def _suspects(self) -> dict[str, float]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(SUSPECTS))
