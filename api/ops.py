@@ -1,4 +1,4 @@
-"""Operations routes: liveness, readiness, metrics, and the API's own description."""
+"""Operations routes: liveness, readiness, metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api.openapi import DOCS_PAGE, openapi_document
+from api import declarations as spec
+from api.operations import documented
 from api.problems import BROKER_ERRORS
 from api.responses import PROBLEM_TYPE, json_response
 from api.services import services
@@ -19,11 +20,13 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
+@documented(spec.HEALTHZ)
 def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented(spec.READYZ)
 def readyz() -> Response:
     client = services().redis
     try:
@@ -53,17 +56,9 @@ class _RedisCollector(Collector):
 
 
 @bp.get("/metrics")
+@documented(spec.METRICS)
 def prometheus_metrics() -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_RedisCollector())
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-
-@bp.get("/openapi.json")
-def openapi_json() -> Response:
-    return json_response(openapi_document())
-
-
-@bp.get("/docs")
-def docs() -> Response:
-    return Response(DOCS_PAGE, mimetype="text/html")
