@@ -185,7 +185,21 @@ def test_sync_predict_counts_its_rows(client: FlaskClient) -> None:
 # ---------------------------------------------------------------- keys (the document itself: test_openapi.py)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/ui", "/ui/jobs.js"])
 def test_operations_routes_need_no_key(make_stack: StackFactory, path: str) -> None:
     stack = make_stack({"API_KEYS": "k1"})
     assert stack.client.get(path).status_code in (200, 503)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/ui", "/ui/jobs.js", "/docs/swagger-ui-bundle.js"])
+def test_pages_run_only_this_hosts_scripts(client: FlaskClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 200
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "default-src 'self'" in policy
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_page_files_outside_the_pages_are_not_served(client: FlaskClient) -> None:
+    assert client.get("/ui/../pages.py").status_code == 404
+    assert client.get("/ui/jobs.html").status_code == 404  # the page itself is /ui
