@@ -14,7 +14,7 @@ from api.operations import documented
 from api.problems import BROKER_ERRORS
 from api.responses import PROBLEM_TYPE, json_response
 from api.services import services
-from shared import metrics, workers
+from shared import metrics, redis_policy, workers
 
 bp = Blueprint("ops", __name__)
 
@@ -51,6 +51,7 @@ class _RedisCollector(Collector):
             "predq_queue_depth": ("Chunks waiting in the queue.", float(svc.redis.llen(svc.settings.queue_name))),
             "predq_workers_alive": ("Worker nodes with a recent heartbeat.", float(workers.alive(svc.redis))),
             "predq_jobs_active": ("Jobs queued or running.", float(svc.store.active_count())),
+            **redis_policy.memory_gauges(svc.redis),
         }
         yield from metrics.collect(svc.redis, gauges)
 
