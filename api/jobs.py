@@ -16,6 +16,7 @@ from api.responses import json_response
 from api.results import results_response
 from api.services import Services, services
 from api.submissions import body_reader, count_rows, open_request_batch
+from shared import logs
 from shared.endings import job_ended
 from shared.errors import BadRequestError, ConflictError, JobNotFoundError
 from shared.idempotency import fingerprint
@@ -78,7 +79,8 @@ def new_job(svc: Services, batch: Batch, writer: ChunkWriter) -> Job:
     return Job(job_id=writer.job_id, owner=current_owner(), status=JobStatus.QUEUED, model=batch.model.ref(),
                method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
                rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
-               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url)
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url,
+               request_id=logs.current("request_id"))
 
 
 def accepted(svc: Services, job: Job) -> Response:
@@ -94,6 +96,8 @@ def accepted(svc: Services, job: Job) -> Response:
         svc.metrics.count("predq_jobs_submitted", model=job.model["name"])
     except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
         log.warning("could not count job %s: %s", job.job_id, exc)
+    logs.bind(job_id=job.job_id, model=job.model["name"])
+    log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method})
     headers = {"Location": f"/jobs/{job.job_id}", **poll_headers(job)}
     return json_response(job_resource(job), 202, headers)
 

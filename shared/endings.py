@@ -21,7 +21,11 @@ def ended_now(before: str) -> bool:
 
 def job_ended(metrics: MetricsRecorder, queue: ChunkQueue | None, job: Job, status: JobStatus) -> None:
     """Count the job's end and queue its callback; a lost announcement never fails what ended it."""
-    record_job_end(metrics, job.model, status.value, time.time() - job.created_at)
+    seconds = time.time() - job.created_at
+    record_job_end(metrics, job.model, status.value, seconds)
+    log.info("job %s", status.value, extra={"job_id": job.job_id, "model": job.model["name"], "status": status.value,
+                                            "rows": job.rows, "duration_s": round(seconds, 3),
+                                            "rows_per_second": round(job.rows / max(seconds, 1e-6), 1)})
     if job.callback_url is None or queue is None:
         return
     try:

@@ -255,10 +255,11 @@ class JobStore:
         return int(self.redis.zcard(ACTIVE))
 
     # ---------------------------------------------------------------- chunk transitions
-    def start_chunk(self, job_id: str, index: int, max_attempts: int) -> str:
+    def start_chunk(self, job_id: str, index: int, max_attempts: int, now: float | None = None) -> str:
         """'run' when chunk `index` should be scored now; 'poison' past `max_attempts` tries; else why not
-        ('done', a terminal status, 'gone')."""
-        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time()), max_attempts])
+        ('done', a terminal status, 'gone'). The start that starts the job stamps `now` as its started_at."""
+        stamp = repr(time.time() if now is None else now)
+        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, stamp, max_attempts])
         return _text(answer)
 
     def finish_chunk(self, job: Job, index: int, result: np.ndarray) -> str:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
+from shared import logs
 from shared.endings import ended_now, job_ended
 from shared.job import Job, JobStatus
 from shared.registry import ModelEntry, load_estimator
@@ -47,11 +48,16 @@ def patiently(call: Callable[[], T], seconds: float = REDIS_RETRY_SECONDS) -> T:
 def run_chunk(ctx: WorkerContext, job_id: str, index: int) -> str:
     """Score chunk `index` of `job_id` unless it is done or its job is over; what happened, in a word."""
     attempts = ctx.settings.max_chunk_attempts
-    verdict = patiently(lambda: ctx.store.start_chunk(job_id, index, attempts))
+    now = time.time()
+    verdict = patiently(lambda: ctx.store.start_chunk(job_id, index, attempts, now))
     if verdict not in ("run", "poison"):
         log.info("chunk %s/%d not run: %s", job_id, index, verdict)
         return verdict
     job = patiently(lambda: ctx.store.get(job_id))
+    logs.bind(job_id=job_id, chunk=index, model=job.model["name"], api_key_id=logs.key_id(job.owner),
+              request_id=job.request_id)
+    if job.started_at == now:  # this start moved the job from queued to running
+        log.info("job started", extra={"rows": job.rows, "chunks": job.chunks_total})
     if verdict == "poison":
         fail_job(ctx, job, index, f"it was tried {attempts} times (MAX_CHUNK_ATTEMPTS) and each attempt "
                                   "died or was cut short")
@@ -81,6 +87,7 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
         raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {exc}") from exc
     elapsed = time.perf_counter() - started
     outcome = patiently(lambda: ctx.store.finish_chunk(job, index, result))
+    log.debug("chunk %s", outcome, extra={"rows": len(X), "seconds": round(elapsed, 4)})
     if outcome in ("recorded", "finished"):
         ctx.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
                                    ("predq_chunks_scored", 1, {"worker": ctx.node})],
