@@ -8,8 +8,9 @@ from flask import Flask, Response, request
 
 from api import jobs, models, ops, pages, request_log
 from api.problems import register_error_handlers
-from api.services import Services, build_services, services
+from api.services import services
 from shared import logs
+from shared.services import Services, build_services
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from shared.errors import SettingsError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_CHUNK_ROWS = 10_000
@@ -19,10 +21,6 @@ DEFAULT_MAX_BODY_BYTES = 1 << 30
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
 """LOG_FORMAT: one JSON object per line, or text for a terminal."""
-
-
-class SettingsError(ValueError):
-    """A malformed environment variable; the message names it."""
 
 
 @dataclass(frozen=True)
