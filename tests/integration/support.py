@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import joblib
 import numpy as np
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
 from shared import workers
+from shared.ingest import INGESTING, submission_key
 from shared.keys import key
 from shared.queue import lane_queues
 from shared.scheduler import SCHEDULED
@@ -102,6 +104,53 @@ def gated_rows(n: int, held: bool = True, gate: int = 0) -> list[list[float]]:
 def wait_held(client: redis.Redis, chunks: set[tuple[str, int]], timeout: float = JOB_TIMEOUT) -> None:
     """Until live workers hold every one of `chunks` (by their heartbeats)."""
     wait_for(lambda: chunks <= (workers.held_chunks(client) or set()), timeout, f"workers to hold {sorted(chunks)}")
+
+
+# --------------------------------------------------------------------------- bodies in progress
+class PausedUpload(threading.Thread):
+    """POSTs a CSV body in two parts, the second sent only once `resume()` is called: the API holds a body it
+    is still reading, for as long as a test needs."""
+
+    def __init__(self, url: str, first: bytes, second: bytes) -> None:
+        super().__init__(name="paused-upload", daemon=True)
+        self.url, self.first, self.second = url, first, second
+        self._resume = threading.Event()
+        self.answer: requests.Response | None = None
+        self.error: Exception | None = None
+
+    def _body(self) -> Iterator[bytes]:
+        yield self.first
+        self._resume.wait(JOB_TIMEOUT)
+        yield self.second
+
+    def run(self) -> None:
+        try:
+            self.answer = requests.post(self.url, data=self._body(), headers={"Content-Type": "text/csv"},
+                                        timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            self.error = exc
+
+    def resume(self) -> None:
+        self._resume.set()
+
+
+def submission_in_progress(client: redis.Redis) -> str | None:
+    """The id of the one submission being read (the INGESTING set), once its first chunks are stored."""
+    found = cast(list[bytes], client.zrange(INGESTING, 0, -1))
+    return found[0].decode() if found and client.hget(submission_key(found[0].decode()), "chunks") else None
+
+
+def keys_of(client: redis.Redis, job_id: str) -> list[bytes]:
+    """Every key that names the job, and its entry among the submissions in progress."""
+    found = list(client.scan_iter(match=f"*{job_id}*", count=1000))
+    if client.zscore(INGESTING, job_id) is not None:
+        found.append(INGESTING.encode())
+    return found
+
+
+def iris_csv(rows: int) -> bytes:
+    """`rows` lines of iris-shaped CSV (no header): about 16 bytes each."""
+    return b"".join(b"5.1,3.5,1.4,0.2\n" for _ in range(rows))
 
 
 # --------------------------------------------------------------------------- HTTP
