@@ -49,7 +49,7 @@ faults: $(STAMP) ## the fault suite: kills and restarts real Redis, API and work
 	$(PY) -m pytest -q tests/faults
 
 lint: $(STAMP) ## ruff, mypy --strict and hadolint
-	$(VENV)/bin/ruff check api shared worker scripts tests
+	$(VENV)/bin/ruff check api shared worker scripts tests client
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 

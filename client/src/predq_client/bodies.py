@@ -87,7 +87,7 @@ def table_body(table: Any) -> Body:
         table = pa.Table.from_pandas(table, preserve_index=False)
     elif isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the body: a retry reads it again)
     pq.write_table(table, spool)
     return spooled_body("parquet", spool)
 
@@ -135,7 +135,8 @@ class SpooledIterator:
 
     def __init__(self, source: Iterator[bytes]) -> None:
         self.source = source
-        self.spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+        self.spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=SPOOL_MEMORY_BYTES)  # kept until the iterator is dropped: a retry replays it
         self.spooled = 0
 
     def chunks(self) -> Iterator[bytes]:

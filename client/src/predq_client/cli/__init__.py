@@ -28,7 +28,7 @@ def run(argv: list[str] | None = None) -> ExitCode:
     except Exit as done:
         return done.code
     except click.exceptions.Exit as done:  # --help, --version
-        return ExitCode(done.exit_code) if done.exit_code in iter(ExitCode) else ExitCode.USAGE
+        return ExitCode.SUCCEEDED if done.exit_code == 0 else ExitCode.USAGE
     except click.ClickException as exc:
         exc.show()
         return ExitCode.USAGE

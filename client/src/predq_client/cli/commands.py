@@ -13,7 +13,6 @@ import click
 
 from predq_client.bodies import CONTENT_TYPES
 from predq_client.cli.display import Display
-from predq_client.cli.exitcodes import ExitCode
 from predq_client.cli.output import emit_json, print_job, print_jobs, print_models, say
 from predq_client.cli.session import Exit, Session
 from predq_client.client import Client

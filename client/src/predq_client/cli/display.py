@@ -65,8 +65,11 @@ class RichStage:
         self.progress.start()
 
     def update(self, done: int, total: int | None, job: Job | None = None) -> None:
-        fields = {"status": job.status, "rate": rate_text(job), "eta": eta_text(job)} if job else {}
-        self.progress.update(self.task, completed=done, total=total, **fields)
+        if job is None:
+            self.progress.update(self.task, completed=done, total=total)
+        else:
+            self.progress.update(self.task, completed=done, total=total, status=job.status, rate=rate_text(job),
+                                 eta=eta_text(job))
 
     def close(self) -> None:
         self.progress.refresh()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from predq_client.client import Client
 from predq_client.cli.display import Display
 from predq_client.cli.exitcodes import ExitCode, for_job_status
 from predq_client.cli.output import print_job, print_problem, say
+from predq_client.client import Client
 from predq_client.errors import ConflictError
 from predq_client.resources import Job
 
