@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from predq_client import Client
+
 from scripts.stack import LocalStack
 
 CLIENT_CHUNK_ROWS = 100

@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
 from predq_client import Client, ConflictError, NotFoundError, RefusedError, WaitTimeoutError
+
 from scripts.stack import LocalStack
 from tests.client.conftest import paused_workers
 from tests.client.data import IRIS_FEATURES, assert_results, expected, iris_rows, read_back, write_csv, write_parquet

@@ -34,6 +34,13 @@ class Stage(Protocol):
     def close(self) -> None: ...
 
 
+def size_text(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:,.1f} {unit}"
+    return f"{n_bytes} bytes"
+
+
 def rate_text(job: Job | None) -> str:
     rate = job.progress.rows_per_second if job else None
     return f"{rate:,.0f} rows/s" if rate is not None else "– rows/s"
@@ -101,8 +108,8 @@ class PlainStage:
 
     def _line(self, done: int, total: int | None, job: Job | None) -> str:
         if self.kind == "bytes":
-            of = f" of {total / 1e6:,.1f} MB ({100 * done / max(total, 1):.0f}%)" if total else ""
-            return f"{self.label}: {done / 1e6:,.1f} MB{of}"
+            of = f" of {size_text(total)} ({100 * done / max(total, 1):.0f}%)" if total else ""
+            return f"{self.label}: {size_text(done)}{of}"
         of = f"/{total:,}" if total is not None else ""
         if job is not None:
             return f"{self.label}: {job.status}, {done:,}{of} rows, {rate_text(job)}, {eta_text(job)}"
