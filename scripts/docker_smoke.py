@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from predq_client import Client, Job, PredqError, WaitTimeoutError
+
 from scripts.demo import demo_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,29 +185,27 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
             if after[node] - before.get(node, 0) > 0}
 
 
-def submit(rows: list[list[float]]) -> dict[str, Any]:
-    job: dict[str, Any] = http("POST", "/jobs", {"model": MODEL, "instances": rows})
-    return job
+def client() -> Client:
+    """The predq client on the compose stack's API (one implementation of submit, wait and download)."""
+    return Client(BASE, timeout=120)
 
 
-def wait_job(job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, Any] = http("GET", f"/jobs/{job_id}?wait=10")
-        if job["status"] not in ("queued", "running"):
-            return job
-        if time.monotonic() > deadline:
-            raise SmokeError(f"job {job_id} still {job['status']} after {timeout:.0f}s")
+def submit(rows: list[list[float]], model: str = MODEL) -> Job:
+    with client() as predq:
+        return predq.submit(rows, model=model)
+
+
+def wait_job(job_id: str, timeout: float = 300) -> Job:
+    with client() as predq:
+        try:
+            return predq.wait(job_id, timeout=timeout, poll_seconds=10)
+        except WaitTimeoutError as exc:
+            raise SmokeError(str(exc)) from None
 
 
 def results_of(job_id: str) -> list[Any]:
-    results: list[Any] = []
-    path: str | None = f"/jobs/{job_id}/results?limit=100000"
-    while path:
-        page = http("GET", path)
-        results.extend(page["results"])
-        path = page["next"]
-    return results
+    with client() as predq:
+        return list(predq.results(job_id, page_rows=100_000))
 
 
 def expected_results(rows: list[list[float]]) -> list[Any]:
@@ -220,11 +220,11 @@ def expected_results(rows: list[list[float]]) -> list[Any]:
     return [result for page in pages for result in page]
 
 
-def check_job(job: dict[str, Any], rows: list[list[float]], expected: list[Any]) -> list[Any]:
-    progress = job["progress"]
-    check(job["status"] == "succeeded", f"job {job['job_id'][:8]}… succeeded "
-          f"({progress['chunks_done']}/{progress['chunks_total']} chunks, {progress['rows_done']:,} rows)")
-    results = results_of(job["job_id"])
+def check_job(job: Job, rows: list[list[float]], expected: list[Any]) -> list[Any]:
+    progress = job.progress
+    check(job.status == "succeeded", f"job {job.job_id[:8]}… succeeded "
+          f"({progress.chunks_done}/{progress.chunks_total} chunks, {progress.rows_done:,} rows)")
+    results = results_of(job.job_id)
     check(len(results) == len(rows), f"{len(results):,} results for {len(rows):,} rows")
     mismatches = sum(a != b for a, b in zip(results, expected, strict=True))
     check(mismatches == 0, f"every result equals the synchronous prediction of its row ({mismatches} differ)")
@@ -280,14 +280,14 @@ def first_job(lab: Lab, rows: list[list[float]]) -> list[Any]:
     before = chunks_by_node()
     started = time.perf_counter()
     job = submit(rows)
-    say(f"  202: job {job['job_id'][:8]}…, {job['progress']['chunks_total']} chunks of {CHUNK_ROWS} rows")
-    job = wait_job(job["job_id"])
+    say(f"  202: job {job.job_id[:8]}…, {job.progress.chunks_total} chunks of {CHUNK_ROWS} rows")
+    job = wait_job(job.job_id)
     say(f"  finished in {time.perf_counter() - started:.2f}s")
     expected = expected_results(rows)
     check_job(job, rows, expected)
     took = delta(chunks_by_node(), before)
     say(f"  chunks per worker node: {took}")
-    check(sum(took.values()) == job["progress"]["chunks_total"], "each chunk counted once across the nodes")
+    check(sum(took.values()) == job.progress.chunks_total, "each chunk counted once across the nodes")
     check(len(took) == 2, "both workers took chunks")
     return expected
 
@@ -303,7 +303,7 @@ def scale_up(lab: Lab, rows: list[list[float]], expected: list[Any]) -> None:
     node = lab.node_of(new[0])
     say(f"  {new[0]} is node {node}, alive {waited:.1f}s after the scale command")
     before = chunks_by_node()
-    job = wait_job(submit(rows)["job_id"])
+    job = wait_job(submit(rows).job_id)
     check_job(job, rows, expected)
     took = delta(chunks_by_node(), before)
     say(f"  chunks per worker node: {took}")
@@ -321,21 +321,23 @@ def stop_mid_job(lab: Lab, n_rows: int) -> None:
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
     before = chunks_by_node()
     job = submit(rows)
-    job_id, total = job["job_id"], job["progress"]["chunks_total"]
+    job_id, total = job.job_id, job.progress.chunks_total
     say(f"  202: job {job_id[:8]}…, {total} chunks; victim {victim} ({node})")
 
     def victim_started() -> bool:
         return chunks_by_node().get(node, 0) > before.get(node, 0)
 
     wait_for("the victim's first chunk of the job", victim_started, 120, every=0.05)
-    at_stop = http("GET", f"/jobs/{job_id}")["progress"]["chunks_done"]
+    with client() as predq:
+        at_stop = predq.job(job_id).progress.chunks_done
     stop_started = time.perf_counter()
     run(["docker", "stop", "--time", "10", victim])
     stop_took = time.perf_counter() - stop_started
-    after_stop = http("GET", f"/jobs/{job_id}")
+    with client() as predq:
+        after_stop = predq.job(job_id)
     state = run(["docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", victim]).split()
     say(f"  docker stop returned after {stop_took:.1f}s; the job had {at_stop}/{total} chunks done at the stop and "
-        f"{after_stop['progress']['chunks_done']}/{total} when it returned; exit code {state[0]}")
+        f"{after_stop.progress.chunks_done}/{total} when it returned; exit code {state[0]}")
     check(0 < at_stop < total, f"the stop came in the middle of the job ({at_stop}/{total} chunks done)")
     check(stop_took < 10 and state[0] == "0",
           "the worker shut down by itself inside the grace period (exit 0, no SIGKILL)")
@@ -377,10 +379,9 @@ def own_models(lab: Lab) -> None:
                  {m["name"] for m in http("GET", "/models")["models"]} == {"iris", "team-model"}, 90, every=0.5)
         check(True, "GET /models lists the mounted folder's models (iris, team-model), not the baked ones")
         rows = (load_iris().data.round(1).tolist() * 7)[:1000]
-        job = http("POST", "/jobs", {"model": "team-model", "instances": rows})
-        job = wait_job(job["job_id"])
+        job = wait_job(submit(rows, model="team-model").job_id)
         expected = http("POST", "/models/team-model/predict", {"instances": rows})["results"]
-        check(job["status"] == "succeeded" and results_of(job["job_id"]) == expected,
+        check(job.status == "succeeded" and results_of(job.job_id) == expected,
               f"a {len(rows):,}-row job on team-model scored by the workers from the mounted folder")
         out = run(["docker", "exec", lab.containers("worker")[0], "sh", "-c",
                    "touch /srv/predq/models/x 2>&1 || true"]).strip()
@@ -443,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_flower:
             lab.profiles = ["--profile", "monitoring"]
             monitoring(lab)
-    except (SmokeError, urllib.error.URLError, KeyError) as exc:
+    except (SmokeError, PredqError, urllib.error.URLError, KeyError) as exc:
         failed = True
         say(f"FAILED: {exc}")
         lab.dump_logs()

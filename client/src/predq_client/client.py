@@ -63,7 +63,7 @@ class Client:
     def submit(self, data: Any, *, model: str | None = None, version: str | int | None = None,
                method: str | None = None, format: str | None = None, metadata: dict[str, Any] | None = None,
                passthrough: list[str] | None = None, callback_url: str | None = None,
-               idempotency_key: str | None = None, dry_run: bool = False,
+               idempotency_key: str | None = None, idempotent: bool = True, dry_run: bool = False,
                on_upload: UploadCallback | None = None) -> Job:
         """Upload a batch and return the accepted job (status `queued`).
 
@@ -72,6 +72,8 @@ class Client:
         (lists or dicts, sent as NDJSON). The body streams; an Idempotency-Key (made here unless given)
         makes a retried upload answer with the same job instead of a second one. With `dry_run`, the
         service only validates and the answer is `{"valid": true, "rows": N}` in `Job.raw`.
+        `idempotent=False` sends no key (the service then skips hashing the body, as a benchmark may
+        want), and the upload is retried only when it never reached the service.
         """
         body = body_of(data, format)
         params = _without_none({"model": model, "version": None if version is None else str(version),
@@ -80,12 +82,13 @@ class Client:
                                 "passthrough": ",".join(passthrough) if passthrough else None,
                                 "dry_run": "true" if dry_run else None})
         headers = {"Content-Type": body.content_type}
-        if not dry_run:  # a dry run makes no job, so there is nothing for a key to guard
+        keyed = idempotent and not dry_run  # a dry run makes no job, so there is nothing for a key to guard
+        if keyed:
             headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex
         if body.length is not None:
             headers["Content-Length"] = str(body.length)
         answer = self._http.send(Request("POST", "/jobs", params=params, content=_counting(body, on_upload),
-                                         headers=headers))
+                                         headers=headers, replayable=keyed or dry_run))
         doc = answer.json()
         return Job.from_json(doc) if "job_id" in doc else _dry_run_job(doc)
 
@@ -116,8 +119,9 @@ class Client:
         or for the job's `Retry-After` when that is longer: it answers at once when the job ends.
         """
         deadline = None if timeout is None else self._retry.clock() + timeout
-        hold = poll_seconds if poll_seconds is not None else (PROGRESS_POLL_SECONDS if on_progress else
-                                                              LONG_POLL_MAX_SECONDS)
+        default_hold = poll_seconds if poll_seconds is not None else (PROGRESS_POLL_SECONDS if on_progress else
+                                                                      LONG_POLL_MAX_SECONDS)
+        hold = default_hold
         while True:
             left = None if deadline is None else max(0.0, deadline - self._retry.clock())
             seconds = min(hold, LONG_POLL_MAX_SECONDS, left if left is not None else LONG_POLL_MAX_SECONDS)
@@ -130,8 +134,8 @@ class Client:
                 return job
             if left is not None and left <= 0:
                 raise WaitTimeoutError(f"job {job_id} is still {job.status} after {timeout:g}s")
-            hold = max(poll_seconds or 0.0, PROGRESS_POLL_SECONDS if on_progress else LONG_POLL_MAX_SECONDS,
-                       retry_after_seconds(answer, 1) if "Retry-After" in answer.headers else 0.0)
+            asked = retry_after_seconds(answer, 1) if "Retry-After" in answer.headers else 0.0
+            hold = max(default_hold, asked)  # never sooner than the service asks; held, not slept
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job; its resource. ConflictError when it had already ended."""
