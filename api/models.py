@@ -10,8 +10,7 @@ from api.auth import require_key
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
-from shared.errors import PayloadTooLargeError
-from shared.parsing.submission import RowLimitError
+from shared.errors import PayloadTooLargeError, RowLimitError
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import score, to_json_values
 

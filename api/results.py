@@ -14,11 +14,11 @@ from flask import Response, request, stream_with_context
 
 from api import params
 from api.responses import json_response
-from api.services import Services
-from shared.errors import BadRequestError, ConflictError
+from shared.errors import BadRequestError, ConflictError, JobEndedError
 from shared.job import Job, JobStatus
 from shared.resource import result_values
 from shared.scoring import to_json_values
+from shared.services import Services
 
 FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
 FOLLOW_POLL_SECONDS = 0.05
@@ -62,38 +62,27 @@ def _json_page(svc: Services, job: Job) -> Response:
     return json_response(page)
 
 
-class StreamEnded(Exception):
-    """A followed job failed or was cancelled: the stream stops early with this problem."""
-
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail"))
-        self.problem = problem
-
-
 def _stored_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
     for index in range(job.chunks_total):
         yield svc.store.read_chunk_result(job, index)
 
 
 def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
-    """Each chunk's results in order, as soon as it is scored; StreamEnded if the job ends otherwise."""
+    """Each chunk's results in order, as soon as it is scored; JobEndedError if the job ends otherwise."""
     for index in range(job.chunks_total):
         while not svc.store.chunk_is_done(job.job_id, index):
             current = svc.store.get(job.job_id)
             if current.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-                raise StreamEnded(_ended_problem(current))
+                raise _ended(current)
             time.sleep(FOLLOW_POLL_SECONDS)
         chunk = svc.store.find_chunk_result(job, index)
         if chunk is None:
-            raise StreamEnded(_ended_problem(svc.store.get(job.job_id)))
+            raise _ended(svc.store.get(job.job_id))
         yield chunk
 
 
-def _ended_problem(job: Job) -> dict[str, Any]:
-    if job.error:
-        return job.error
-    return {"type": "/problems/job-cancelled", "title": "Job cancelled", "status": 409,
-            "detail": f"job {job.job_id} was {job.status.value} before every row was scored"}
+def _ended(job: Job) -> JobEndedError:
+    return JobEndedError(job.job_id, job.status.value, job.error)
 
 
 def _ndjson(chunks: Iterator[np.ndarray]) -> Iterator[bytes]:
@@ -101,8 +90,8 @@ def _ndjson(chunks: Iterator[np.ndarray]) -> Iterator[bytes]:
         for chunk in chunks:
             values = to_json_values(chunk)
             yield b"".join(orjson.dumps(v) + b"\n" for v in values)
-    except StreamEnded as ended:
-        yield orjson.dumps({"error": ended.problem}) + b"\n"
+    except JobEndedError as ended:
+        yield orjson.dumps({"error": ended.to_problem()}) + b"\n"
 
 
 def csv_header(job: Job, width: int) -> list[str]:
@@ -125,5 +114,5 @@ def _csv(job: Job, chunks: Iterator[np.ndarray]) -> Iterator[str]:
             rows = chunk.tolist()
             writer.writerows(rows if chunk.ndim == 2 else ([v] for v in rows))
             yield out.getvalue()
-    except StreamEnded:
+    except JobEndedError:
         return

@@ -14,7 +14,7 @@ from typing import Any
 import joblib
 import sklearn
 
-from shared.errors import ModelNotFoundError
+from shared.errors import ModelLoadError, ModelNotFoundError
 
 MODEL_FILE = "model.joblib"
 DESCRIPTOR_FILE = "model.json"
@@ -156,10 +156,6 @@ def _read_version(name: str, folder: Path) -> ModelEntry | None:
     except (OSError, ValueError, KeyError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
         return None
-
-
-class ModelLoadError(RuntimeError):
-    """A model file that is missing, altered, or unreadable."""
 
 
 _loaded: dict[tuple[str, str], Any] = {}

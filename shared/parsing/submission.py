@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import numpy as np
-
+from shared.batch import Batch, check_row_count
 from shared.errors import (
     BadRequestError,
-    PayloadTooLargeError,
     PredqError,
     UnprocessableError,
     UnsupportedMediaTypeError,
@@ -39,17 +37,6 @@ PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "app
 class Limits:
     max_rows: int
     callback_hosts: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A batch whose parameters fit its model; its rows are validated as `blocks` is consumed."""
-
-    model: ModelEntry
-    method: str
-    blocks: Iterator[np.ndarray]
-    metadata: dict[str, Any]
-    callback_url: str | None = None
 
 
 def media_type(content_type: str | None) -> str:
@@ -108,29 +95,6 @@ def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: M
     model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
     X = rows_to_array(instances, model.features, model.handles_missing, bodies.may_hold_booleans(data))
     return Batch(model, method, iter([X]), metadata, callback)
-
-
-class RowLimitError(PayloadTooLargeError):
-    """More rows than the limit in force."""
-
-
-def check_row_count(n_rows: int, max_rows: int) -> None:
-    if n_rows == 0:
-        raise UnprocessableError("the batch has no rows")
-    if n_rows > max_rows:
-        raise RowLimitError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
-
-
-def limited_blocks(blocks: Iterator[np.ndarray], max_rows: int) -> Iterator[np.ndarray]:
-    """`blocks`, raising 413 as soon as they pass `max_rows` rows and 422 if there are none."""
-    total = 0
-    for X in blocks:
-        total += len(X)
-        if total > max_rows:
-            raise RowLimitError(f"the batch has more than {max_rows} rows, the limit (MAX_ROWS)")
-        yield X
-    if total == 0:
-        raise UnprocessableError("the batch has no rows")
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:
