@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from scripts.embedded_redis import free_port
 from scripts.stack import LocalStack
 from tests.client.conftest import paused_workers
 from tests.client.data import assert_results, expected, iris_rows, read_back, write_csv
-from tests.client.terminal import Terminal, run_piped
+from tests.client.terminal import PREDQ, Terminal, predq_env, run_piped
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +140,23 @@ def test_a_refused_body_prints_its_errors_as_a_table(client_stack: LocalStack, t
 def _job_id(text: str) -> str:
     return next(word for line in text.splitlines() if line.startswith("job ") for word in line.split()[1:2]
                 if len(word) == 32)
+
+
+def test_ctrl_c_during_the_upload_names_the_key_to_retry_with(client_stack: LocalStack) -> None:
+    rows = b"sepal_length,sepal_width,petal_length,petal_width\n" + b"5.1,3.5,1.4,0.2\n" * 80_000  # > 1 MB
+    proc = subprocess.Popen([PREDQ, "submit", "-", "--format", "csv", "--model", "iris"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=predq_env(client_stack.base_url))
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(rows)  # the first block goes out; the command then waits for more of stdin
+    proc.stdin.flush()
+    first = proc.stderr.readline().decode()
+    assert first.startswith("uploading stdin: "), first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "--idempotency-key " in err.decode() and "Traceback" not in err.decode()
+
+
+def test_jobs_by_reference_are_refused_with_the_services_problem(client_stack: LocalStack) -> None:
+    ran = run_piped(["submit", "--uri", "s3://predq-client-tests/rows.parquet", "--model", "iris", "--json"],
+                    client_stack.base_url)
+    assert ran.code == 4 and json.loads(ran.stdout)["status"] in (400, 422) and "Traceback" not in ran.stderr

@@ -123,3 +123,16 @@ def test_a_one_shot_iterator_replays_what_it_already_sent() -> None:
     assert next(first) == b"a,b\n"  # the first attempt breaks after one piece
     assert b"".join(spooled.chunks()) == b"a,b\n1,2\n3,4\n"
     assert b"".join(spooled.chunks()) == b"a,b\n1,2\n3,4\n"
+
+
+def test_exit_codes_say_what_happened() -> None:
+    from predq_client import ConflictError, Problem, ServerError
+    from predq_client.cli.exitcodes import ExitCode, for_error, for_job_status
+
+    assert for_error(UnavailableError(Problem(503, "Service unavailable"))) == ExitCode.UNREACHABLE
+    assert for_error(ServerError(Problem(500, "Internal server error"))) == ExitCode.UNREACHABLE
+    assert for_error(UnreachableError("down")) == ExitCode.UNREACHABLE
+    assert for_error(ConflictError(Problem(409, "Conflict"))) == ExitCode.REFUSED
+    assert for_error(FileNotFoundError("x")) == ExitCode.LOCAL_FILE
+    assert [for_job_status(s) for s in ("succeeded", "failed", "cancelled")] == [0, 1, 3]
+    assert len(set(ExitCode)) == len(ExitCode.__members__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ import click
 
 from predq_client.bodies import CONTENT_TYPES
 from predq_client.cli.display import Display
+from predq_client.cli.exitcodes import ExitCode
 from predq_client.cli.output import emit_json, print_job, print_jobs, print_models, say
 from predq_client.cli.session import Exit, Session
 from predq_client.client import Client
@@ -94,12 +96,17 @@ def submit(ctx: click.Context, path: Path | None, uri: str | None, output_uri: s
         data: Any = stdin_blocks() if str(path) == "-" else path
         label = "uploading " + ("stdin" if str(path) == "-" else path.name)
         stage = session.display.stage("bytes", label)
+        key = idempotency_key or uuid.uuid4().hex  # made here, so that an interrupted upload can name it
         try:
             job = session.client.submit(data, model=model, version=model_version, method=method, format=body_format,
-                                        metadata=meta, passthrough=columns, idempotency_key=idempotency_key,
+                                        metadata=meta, passthrough=columns, idempotency_key=key,
                                         dry_run=dry_run, on_upload=lambda sent, total: stage.update(sent, total))
-        finally:
+        except KeyboardInterrupt:
             stage.close()
+            say(f"interrupted during the upload. Had the service already accepted it, the same command with "
+                f"--idempotency-key {key} answers with that job instead of making another.")
+            raise Exit(ExitCode.INTERRUPTED) from None
+        stage.close()
         if dry_run:
             emit_json(job.raw) if as_json else print(f"valid: {job.raw.get('rows', 0):,} rows", flush=True)
             return
