@@ -51,7 +51,7 @@ def print_problem(problem: Problem, stream: TextIO | None = None) -> None:
     table = Table("row", "column", "message", box=None, pad_edge=False)
     for error in problem.errors[:MAX_ERROR_ROWS]:
         table.add_row("" if error.row is None else str(error.row), error.column or "", error.message)
-    console_for(out).print(table)
+    print_table(table, out)
 
 
 def report_refusal(error: ProblemError, as_json: bool) -> None:
@@ -69,7 +69,7 @@ def print_jobs(jobs: list[Job], as_json: bool) -> None:
     for job in jobs:
         table.add_row(job.job_id, job.status, f"{job.model.get('name', '?')} v{job.model.get('version', '?')}",
                       f"{job.rows:,}", f"{job.progress.rows_done:,}", str(job.raw.get("created_at", "")))
-    console_for(sys.stdout).print(table)
+    print_table(table, sys.stdout)
 
 
 def print_models(models: list[dict[str, Any]], as_json: bool) -> None:
@@ -82,7 +82,16 @@ def print_models(models: list[dict[str, Any]], as_json: bool) -> None:
         features = ", ".join(model.get("features", []))
         table.add_row(name, str(model.get("version")), str(model.get("task", "")),
                       features if len(features) <= 60 else features[:57] + "…", ", ".join(model.get("methods", [])))
-    console_for(sys.stdout).print(table)
+    print_table(table, sys.stdout)
+
+
+def print_table(table: Table, stream: TextIO) -> None:
+    """The table without the padding rich puts after the last column (it lands in logs and diffs)."""
+    console = console_for(stream)
+    with console.capture() as captured:
+        console.print(table)
+    stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    stream.flush()
 
 
 def console_for(stream: TextIO) -> Console:
