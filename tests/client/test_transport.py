@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from predq_client import Client, RateLimitedError, RetryPolicy, UnavailableError, UnreachableError
 from predq_client.bodies import SpooledIterator
 
-JOB = {"job_id": "ab" * 16, "status": "queued", "rows": 1, "method": "predict",
+JOB: dict[str, Any] = {"job_id": "ab" * 16, "status": "queued", "rows": 1, "method": "predict",
        "progress": {"rows_done": 0, "rows_total": 1, "chunks_done": 0, "chunks_total": 1,
                     "rows_per_second": None, "eta_seconds": None}}
 BUSY = {"type": "/problems/rate-limited", "title": "Too many requests", "status": 429, "detail": "slow down"}
