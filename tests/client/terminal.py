@@ -31,8 +31,9 @@ def predq_env(url: str, extra: Mapping[str, str] | None = None) -> dict[str, str
     return {**env, "PREDQ_URL": url, "COLUMNS": "120", **(extra or {})}
 
 
-def run_piped(args: list[str], url: str, cwd: Path | None = None, stdin: bytes = b"") -> Ran:
-    done = subprocess.run([PREDQ, *args], input=stdin, capture_output=True, env=predq_env(url), cwd=cwd,
+def run_piped(args: list[str], url: str, cwd: Path | None = None, stdin: bytes = b"",
+              extra_env: Mapping[str, str] | None = None) -> Ran:
+    done = subprocess.run([PREDQ, *args], input=stdin, capture_output=True, env=predq_env(url, extra_env), cwd=cwd,
                           timeout=HANG_GUARD_SECONDS, check=False)
     return Ran(done.returncode, done.stdout.decode(), done.stderr.decode())
 
