@@ -160,6 +160,11 @@ class Client:
         models: list[dict[str, Any]] = self._http.send(Request("GET", "/models")).json()["models"]
         return models
 
+    def model(self, name: str) -> dict[str, Any]:
+        """One model's latest entry plus `versions`; NotFoundError when the service has no such model."""
+        entry: dict[str, Any] = self._http.send(Request("GET", f"/models/{name}")).json()
+        return entry
+
     # ------------------------------------------------------------------ results
     def results(self, job_id: str, *, start: int = 0, page_rows: int = RESULTS_PAGE_ROWS) -> Iterator[Any]:
         """Every result of a succeeded job from row `start`, in order; a page cut short is fetched again."""

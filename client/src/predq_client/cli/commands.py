@@ -93,6 +93,8 @@ def submit(ctx: click.Context, path: Path | None, uri: str | None, output_uri: s
                                         idempotency_key=idempotency_key)
     else:
         assert path is not None
+        if model is not None and not dry_run:
+            session.client.model(model)  # an unknown model is refused now, not after a long upload
         data: Any = stdin_blocks() if str(path) == "-" else path
         label = "uploading " + ("stdin" if str(path) == "-" else path.name)
         stage = session.display.stage("bytes", label)
