@@ -46,6 +46,10 @@ class Job:
     classes: list[Any] | None
     callback_url: str | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    bulk: bool = False
+    """In the bulk lane: its chunks are handed to workers a few at a time, in fair order (shared.scheduler)."""
+    chunks_dispatched: int = 0
+    """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost."""
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -66,7 +70,8 @@ class Job:
                    finished_at=opt_float("finished_at"), error=opt_json("error"),
                    metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
                    callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
-                   callbacks=opt_json("callbacks") or [])
+                   callbacks=opt_json("callbacks") or [], bulk=h.get("lane") == b"bulk",
+                   chunks_dispatched=int(h.get("dispatched", 0)))
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -75,6 +80,7 @@ class Job:
             "model": orjson.dumps(self.model), "method": self.method, "rows": self.rows,
             "chunk_rows": self.chunk_rows, "chunks_total": self.chunks_total, "rows_done": 0,
             "chunks_done": 0, "created_at": repr(self.created_at), "metadata": orjson.dumps(self.metadata),
+            "lane": "bulk" if self.bulk else "small", "dispatched": self.chunks_dispatched,
         }
         if self.classes is not None:
             out["classes"] = orjson.dumps(self.classes)

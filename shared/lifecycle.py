@@ -19,13 +19,15 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from shared import workers
 from shared.batch import Batch, limited_blocks
 from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError
 from shared.idempotency import IdempotencyStore
 from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
-from shared.queue import ChunkQueue
+from shared.queue import ChunkQueue, Lane
 from shared.retry import patiently
+from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.store import ChunkWriter, JobStore, new_job_id
 from shared.transitions import ChunkFinish, ChunkStart, Ending
@@ -61,10 +63,11 @@ class Lifecycle:
     """Every move of a job and its chunks, for the API, the workers and the sweeper alike."""
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
-                 idempotency: IdempotencyStore, redis_patience: float = 0.0) -> None:
+                 idempotency: IdempotencyStore, scheduler: FairScheduler, redis_patience: float = 0.0) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
+        self.scheduler = scheduler
         self.metrics = metrics
         self.idempotency = idempotency
         self.redis_patience = redis_patience
@@ -82,7 +85,7 @@ class Lifecycle:
             for X in limited_blocks(batch.blocks, self.settings.max_rows):
                 writer.add(X)
             writer.finish()
-            job = _queued_job(owner, batch, writer)
+            job = _queued_job(owner, batch, writer, self.settings.small_job_rows)
             if idempotent is not None:
                 earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
                 if earlier is not None:
@@ -100,14 +103,21 @@ class Lifecycle:
             raise
 
     def _accept(self, job: Job) -> None:
-        """Record the job and enqueue its chunks; a failed enqueue leaves no live job behind."""
+        """Record the job and put its chunks in line; a failure to do so leaves no live job behind.
+
+        A small job's chunks all go to the small lane; a bulk job's wait in the fair scheduler."""
         self.store.create_record(job, self.settings.max_queued_jobs)
         try:
-            self.queue.enqueue(job.job_id, job.chunks_total)
+            if job.bulk:
+                self.scheduler.add(job)
+            else:
+                self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
         except Exception:
             log.exception("enqueuing job %s failed; discarding it", job.job_id)
             self._discard_quietly(job)
             raise
+        if job.bulk:
+            self._dispatch_quietly()
         try:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
         except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
@@ -160,6 +170,8 @@ class Lifecycle:
         except ChunkFailedError as exc:
             self.fail(job, index, exc.detail)
             return ChunkFinish.FAILED
+        finally:
+            self._dispatch_quietly()  # this worker is free: the bulk lane gets its next chunk in fair order
 
     def _score_and_record(self, job: Job, index: int, scorer: Scorer, node: str) -> ChunkFinish:
         X = self._patiently(lambda: self.store.read_input(job.job_id, index))
@@ -187,11 +199,26 @@ class Lifecycle:
             self._ended(job, JobStatus.FAILED)
         return ending
 
+    # ------------------------------------------------------------------ the bulk lane
+    def dispatch(self) -> int:
+        """Top the bulk lane up from the fair scheduler: two waiting messages per live worker at most."""
+        window = 2 * max(workers.alive(self.store.redis), 1)
+        chunks = self.scheduler.take(window)
+        self.queue.send(Lane.BULK, chunks)
+        return len(chunks)
+
+    def _dispatch_quietly(self) -> None:
+        """A failed dispatch loses nothing: the sweeper dispatches again, and resends what was taken."""
+        try:
+            self.dispatch()
+        except Exception as exc:
+            log.warning("could not dispatch bulk chunks: %s", exc)
+
     # ------------------------------------------------------------------ the sweeper's repairs
-    def resend(self, job_id: str, indexes: list[int]) -> None:
+    def resend(self, job: Job, indexes: list[int]) -> None:
         """Enqueue again chunks whose messages were lost (they run at most once all the same)."""
-        log.warning("job %s: chunks %s lost their messages; enqueuing them again", job_id, indexes)
-        self.queue.resend(job_id, indexes)
+        log.warning("job %s: chunks %s lost their messages; enqueuing them again", job.job_id, indexes)
+        self.queue.send(Lane.BULK if job.bulk else Lane.SMALL, [(job.job_id, index) for index in indexes])
 
     def fail_lost_input(self, job: Job, index: int) -> Ending:
         return self.fail(job, index, "its input is no longer in Redis (was Redis restarted without persistence?)")
@@ -214,9 +241,11 @@ class Lifecycle:
         return patiently(call, self.redis_patience)
 
 
-def _queued_job(owner: str, batch: Batch, writer: ChunkWriter) -> Job:
+def _queued_job(owner: str, batch: Batch, writer: ChunkWriter, small_job_rows: int) -> Job:
     classes = list(batch.model.classes) if batch.model.classes is not None else None
+    bulk = writer.rows > small_job_rows
     return Job(job_id=writer.job_id, owner=owner, status=JobStatus.QUEUED, model=batch.model.ref(),
                method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
                rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
-               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url)
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url, bulk=bulk,
+               chunks_dispatched=0 if bulk else writer.chunks)

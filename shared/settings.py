@@ -42,6 +42,7 @@ class Settings:
     worker_concurrency: int = 0
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
+    small_job_rows: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -60,8 +61,8 @@ class Settings:
     def check(self) -> None:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
-                    "max_queued_jobs", "max_chunk_attempts", "chunk_soft_time_limit", "chunk_time_limit",
-                    "visibility_timeout")
+                    "max_queued_jobs", "max_chunk_attempts", "small_job_rows", "chunk_soft_time_limit",
+                    "chunk_time_limit", "visibility_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
