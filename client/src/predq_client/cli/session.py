@@ -10,7 +10,7 @@ import click
 
 from predq_client.cli.display import Display
 from predq_client.cli.exitcodes import ExitCode, for_job_status
-from predq_client.cli.output import print_job, print_problem, say
+from predq_client.cli.output import print_job, say
 from predq_client.client import Client
 from predq_client.errors import ConflictError
 from predq_client.resources import Job
@@ -67,9 +67,7 @@ class Session:
         """Report the ended job, write its results when it succeeded and `out` is given; the exit code."""
         if job.status == "succeeded" and out is not None:
             self.write(job, out, out_format)
-        print_job(job, self.as_json)
-        if job.error is not None and not self.as_json:
-            print_problem(job.error)
+        print_job(job, self.as_json)  # a failed job's problem (the rows it could not score) comes with it
         if job.status == "succeeded" and out is not None and not self.as_json:
             say(f"wrote {job.rows:,} results to {out}")
         return for_job_status(job.status)
