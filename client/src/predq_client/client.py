@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -109,7 +110,7 @@ class Client:
     # ------------------------------------------------------------------ jobs
     def job(self, job_id: str) -> Job:
         """The job's resource as it stands."""
-        return Job.from_json(self._http.send(Request("GET", f"/jobs/{job_id}")).json())
+        return Job.from_json(self._http.send(Request("GET", job_path(job_id))).json())
 
     def wait(self, job_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None,
              poll_seconds: float | None = None) -> Job:
@@ -125,7 +126,7 @@ class Client:
         while True:
             left = None if deadline is None else max(0.0, deadline - self._retry.clock())
             seconds = min(hold, LONG_POLL_MAX_SECONDS, left if left is not None else LONG_POLL_MAX_SECONDS)
-            answer = self._http.send(Request("GET", f"/jobs/{job_id}", params={"wait": f"{seconds:g}"},
+            answer = self._http.send(Request("GET", job_path(job_id), params={"wait": f"{seconds:g}"},
                                              timeout=seconds + self._timeout))
             job = Job.from_json(answer.json())
             if on_progress is not None:
@@ -139,7 +140,7 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job; its resource. ConflictError when it had already ended."""
-        return Job.from_json(self._http.send(Request("DELETE", f"/jobs/{job_id}", replayable=False)).json())
+        return Job.from_json(self._http.send(Request("DELETE", job_path(job_id), replayable=False)).json())
 
     def jobs(self, status: str | None = None, limit: int | None = None) -> Iterator[Job]:
         """The caller's jobs, newest first, across pages; at most `limit` of them."""
@@ -162,7 +163,7 @@ class Client:
 
     def model(self, name: str) -> dict[str, Any]:
         """One model's latest entry plus `versions`; NotFoundError when the service has no such model."""
-        entry: dict[str, Any] = self._http.send(Request("GET", f"/models/{name}")).json()
+        entry: dict[str, Any] = self._http.send(Request("GET", f"/models/{quote(name, safe='')}")).json()
         return entry
 
     # ------------------------------------------------------------------ results
@@ -206,11 +207,16 @@ class Client:
         offset = start
         while True:
             page: dict[str, Any] = self._http.send(Request(
-                "GET", f"/jobs/{job_id}/results", params={"offset": offset, "limit": page_rows})).json()
+                "GET", job_path(job_id, "/results"), params={"offset": offset, "limit": page_rows})).json()
             yield page
             offset += len(page["results"])
             if page.get("next") is None or not page["results"]:
                 return
+
+
+def job_path(job_id: str, tail: str = "") -> str:
+    """The job's path; the id is quoted, so no id can reach another route."""
+    return f"/jobs/{quote(job_id, safe='')}{tail}"
 
 
 def _counting(body: Body, on_upload: UploadCallback | None) -> Callable[[], Iterator[bytes]]:
