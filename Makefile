@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Dockerfile.redis
 COMPOSE ?= docker compose
 WORKERS ?= 1
-# make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower.
+# make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower, Prometheus
+# and Grafana (monitoring/).
 UP_ENV := $(if $(MODELS),MODELS_PATH=$(abspath $(MODELS))) $(if $(filter 1,$(MONITORING)),WORKER_MONITORING=1)
 UP_FILES := $(if $(MODELS),-f docker-compose.yml -f docker-compose.models.yml)
 UP_PROFILES := $(if $(filter 1,$(MONITORING)),--profile monitoring)
@@ -58,7 +59,7 @@ contract: $(STAMP) ## the outside contract suite against a running `make serve`
 	PYTHONDONTWRITEBYTECODE=1 ACCEPT_URL=$${ACCEPT_URL:-http://127.0.0.1:8000} ACCEPT_MODEL_DIR=$${MODEL_DIR:-models} \
 		$(PY) -m pytest -q -p no:cacheprovider ../shared/contract
 
-up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1 adds Flower, MODELS=dir)
+up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1 adds Flower+Prometheus+Grafana, MODELS=dir)
 	$(UP_ENV) $(COMPOSE) $(UP_FILES) $(UP_PROFILES) up --build --detach --wait --scale worker=$(WORKERS)
 	@echo "predq is up: GET /readyz on the API port (API_PORT in .env, default 8000); make logs, make down"
 
@@ -72,8 +73,9 @@ logs: ## follow the Docker stack's logs
 	$(PYTHON) -c "import os, secrets; s = open('.env.example').read(); \
 		s = s.replace('\nREDIS_PASSWORD=\n', '\nREDIS_PASSWORD=%s\n' % secrets.token_hex(24)); \
 		s = s.replace('\nFLOWER_BASIC_AUTH=\n', '\nFLOWER_BASIC_AUTH=predq:%s\n' % secrets.token_hex(12)); \
+		s = s.replace('\nGRAFANA_ADMIN_PASSWORD=\n', '\nGRAFANA_ADMIN_PASSWORD=%s\n' % secrets.token_hex(12)); \
 		fd = os.open('.env', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, s.encode())"
-	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD and FLOWER_BASIC_AUTH)"
+	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD, FLOWER_BASIC_AUTH and GRAFANA_ADMIN_PASSWORD)"
 
 docker-smoke: $(STAMP) ## build the images, run the compose stack here, score, scale, stop a worker, tear down
 	$(PY) -m scripts.docker_smoke

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from predq_client import Client
 from sklearn.datasets import make_classification
 
+from scripts import bench_chart
 from scripts.stack import LocalStack
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.parquet import iter_parquet
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(largest gunicorn process; {big['api_rss_before_mb']} MB before the job, "
               f"master {big['api_master_peak_rss_mb']} MB)")
     print(json.dumps(figures))
+    print(f"chart: {bench_chart.write_chart(figures)}")
     return 0
 
 

@@ -50,6 +50,8 @@ class Job:
     """In the bulk lane: its chunks are handed to workers a few at a time, in fair order (shared.scheduler)."""
     chunks_dispatched: int = 0
     """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost."""
+    request_id: str | None = None
+    """The X-Request-ID of the submission, carried into the job's chunk logs."""
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -71,7 +73,8 @@ class Job:
                    metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
                    callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
                    callbacks=opt_json("callbacks") or [], bulk=h.get("lane") == b"bulk",
-                   chunks_dispatched=int(h.get("dispatched", 0)))
+                   chunks_dispatched=int(h.get("dispatched", 0)),
+                   request_id=h["request_id"].decode() if h.get("request_id") else None)
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -86,6 +89,8 @@ class Job:
             out["classes"] = orjson.dumps(self.classes)
         if self.callback_url:
             out["callback_url"] = self.callback_url
+        if self.request_id:
+            out["request_id"] = self.request_id
         return out
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:

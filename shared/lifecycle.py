@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from shared import workers
+from shared import logs, workers
 from shared.batch import Batch, limited_blocks
 from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError
 from shared.idempotency import IdempotencyStore
@@ -122,6 +122,8 @@ class Lifecycle:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
         except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
             log.warning("could not count job %s: %s", job.job_id, exc)
+        logs.bind(job_id=job.job_id, model=job.model["name"])
+        log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method})
 
     def _discard_quietly(self, job: Job) -> None:
         """Best effort: with Redis down the job stays, and the sweeper enqueues its chunks once Redis is back."""
@@ -156,11 +158,16 @@ class Lifecycle:
     # ------------------------------------------------------------------ chunks
     def run_chunk(self, job_id: str, index: int, scorer: Scorer, node: str) -> ChunkStart | ChunkFinish:
         """Score chunk `index` of `job_id` unless it is done or its job is over; safe to run any number of times."""
-        start = self._patiently(lambda: self.store.start_chunk(job_id, index, self.settings.max_chunk_attempts))
+        now = time.time()
+        start = self._patiently(lambda: self.store.start_chunk(job_id, index, self.settings.max_chunk_attempts, now))
         if start not in (ChunkStart.RUN, ChunkStart.POISON):
             log.info("chunk %s/%d not run: %s", job_id, index, start.value)
             return start
         job = self._patiently(lambda: self.store.get(job_id))
+        logs.bind(job_id=job_id, chunk=index, model=job.model["name"], api_key_id=logs.key_id(job.owner),
+                  request_id=job.request_id)
+        if job.started_at == now:  # this start moved the job from queued to running
+            log.info("job started", extra={"rows": job.rows, "chunks": job.chunks_total})
         if start is ChunkStart.POISON:
             self.fail(job, index, f"it was tried {self.settings.max_chunk_attempts} times (MAX_CHUNK_ATTEMPTS) "
                                   "and each attempt died or was cut short")
@@ -183,6 +190,7 @@ class Lifecycle:
         result = scorer(job, X)
         elapsed = time.perf_counter() - started
         outcome = self._patiently(lambda: self.store.finish_chunk(job, index, result))
+        log.debug("chunk %s", outcome.value, extra={"rows": len(X), "seconds": round(elapsed, 4)})
         if outcome.counted:
             self.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
                                         ("predq_chunks_scored", 1, {"worker": node})],
@@ -226,8 +234,13 @@ class Lifecycle:
     # ------------------------------------------------------------------ after a job's end
     def _ended(self, job: Job, status: JobStatus) -> None:
         """Count the job's end and queue its callback, once, by whoever ended it; never fails the move."""
+        seconds = time.time() - job.created_at
+        log.info("job %s", status.value, extra={"job_id": job.job_id, "model": job.model["name"],
+                                                "status": status.value, "rows": job.rows,
+                                                "duration_s": round(seconds, 3),
+                                                "rows_per_second": round(job.rows / max(seconds, 1e-6), 1)})
         try:
-            record_job_end(self.metrics, job.model, status.value, time.time() - job.created_at)
+            record_job_end(self.metrics, job.model, status.value, seconds)
         except Exception as exc:
             log.warning("could not count the end of job %s: %s", job.job_id, exc)
         if job.callback_url is None:
@@ -248,4 +261,4 @@ def _queued_job(owner: str, batch: Batch, writer: ChunkWriter, small_job_rows: i
                method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
                rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
                metadata=batch.metadata, classes=classes, callback_url=batch.callback_url, bulk=bulk,
-               chunks_dispatched=0 if bulk else writer.chunks)
+               chunks_dispatched=0 if bulk else writer.chunks, request_id=logs.current("request_id"))

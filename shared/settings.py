@@ -18,6 +18,11 @@ DEFAULT_MAX_BODY_BYTES = 1 << 30
 """A request body larger than this is refused with 413."""
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+"""LOG_FORMAT: one JSON object per line, or text for a terminal."""
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
@@ -35,6 +40,7 @@ class Settings:
     callback_allowed_hosts: str = ""
     callback_secret: str = ""
     log_level: str = "INFO"
+    log_format: str = "json"
     chunk_soft_time_limit: int = 60
     chunk_time_limit: int = 90
     visibility_timeout: int = 3_600
@@ -70,6 +76,10 @@ class Settings:
             raise SettingsError("WORKER_CONCURRENCY must be 0 (one process per core) or more")
         if self.worker_monitoring not in (0, 1):
             raise SettingsError("WORKER_MONITORING must be 0 (off) or 1 (remote control and task events, for Flower)")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be json or text; got {self.log_format!r}")
         if self.inline_results_max < 0:
             raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
         if self.chunk_soft_time_limit >= self.chunk_time_limit:
