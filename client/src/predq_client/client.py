@@ -12,9 +12,16 @@ from urllib.parse import quote
 import httpx
 
 from predq_client.bodies import Body, body_of
-from predq_client.errors import WaitTimeoutError
+from predq_client.errors import UnexpectedAnswerError, WaitTimeoutError
 from predq_client.resources import Job
-from predq_client.transport import DEFAULT_RETRY_SECONDS, Request, RetryPolicy, Transport, retry_after_seconds
+from predq_client.transport import (
+    DEFAULT_RETRY_SECONDS,
+    Request,
+    RetryPolicy,
+    Transport,
+    json_of,
+    retry_after_seconds,
+)
 from predq_client.writers import atomic_path, columns_for, open_writer, output_format
 
 UploadCallback = Callable[[int, int | None], None]
@@ -90,7 +97,7 @@ class Client:
             headers["Content-Length"] = str(body.length)
         answer = self._http.send(Request("POST", "/jobs", params=params, content=_counting(body, on_upload),
                                          headers=headers, replayable=keyed or dry_run))
-        doc = answer.json()
+        doc = json_of(answer)
         return Job.from_json(doc) if "job_id" in doc else _dry_run_job(doc)
 
     def submit_uri(self, input_uri: str, *, format: str | None = None, output_uri: str | None = None,
@@ -105,12 +112,12 @@ class Client:
         raw = json.dumps(doc).encode()
         answer = self._http.send(Request("POST", "/jobs", content=lambda: raw, headers={
             "Content-Type": "application/json", "Idempotency-Key": idempotency_key or uuid.uuid4().hex}))
-        return Job.from_json(answer.json())
+        return Job.from_json(json_of(answer))
 
     # ------------------------------------------------------------------ jobs
     def job(self, job_id: str) -> Job:
         """The job's resource as it stands."""
-        return Job.from_json(self._http.send(Request("GET", job_path(job_id))).json())
+        return Job.from_json(self._http.document(Request("GET", job_path(job_id))))
 
     def wait(self, job_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None,
              poll_seconds: float | None = None) -> Job:
@@ -128,7 +135,7 @@ class Client:
             seconds = min(hold, LONG_POLL_MAX_SECONDS, left if left is not None else LONG_POLL_MAX_SECONDS)
             answer = self._http.send(Request("GET", job_path(job_id), params={"wait": f"{seconds:g}"},
                                              timeout=seconds + self._timeout))
-            job = Job.from_json(answer.json())
+            job = Job.from_json(json_of(answer))
             if on_progress is not None:
                 on_progress(job)
             if job.terminal:
@@ -140,7 +147,7 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job; its resource. ConflictError when it had already ended."""
-        return Job.from_json(self._http.send(Request("DELETE", job_path(job_id), replayable=False)).json())
+        return Job.from_json(self._http.document(Request("DELETE", job_path(job_id), replayable=False)))
 
     def jobs(self, status: str | None = None, limit: int | None = None) -> Iterator[Job]:
         """The caller's jobs, newest first, across pages; at most `limit` of them."""
@@ -148,8 +155,8 @@ class Client:
         params: dict[str, Any] | None = _without_none({"status": status, "limit": min(limit, 500) if limit else None})
         count = 0
         while path is not None:
-            page = self._http.send(Request("GET", path, params=params)).json()
-            for doc in page["jobs"]:
+            page = self._http.document(Request("GET", path, params=params))
+            for doc in listed(page, "jobs"):
                 if limit is not None and count >= limit:
                     return
                 count += 1
@@ -158,12 +165,12 @@ class Client:
 
     def models(self) -> list[dict[str, Any]]:
         """Every model the service serves (its latest version each), as `GET /models` lists them."""
-        models: list[dict[str, Any]] = self._http.send(Request("GET", "/models")).json()["models"]
+        models: list[dict[str, Any]] = listed(self._http.document(Request("GET", "/models")), "models")
         return models
 
     def model(self, name: str) -> dict[str, Any]:
         """One model's latest entry plus `versions`; NotFoundError when the service has no such model."""
-        entry: dict[str, Any] = self._http.send(Request("GET", f"/models/{quote(name, safe='')}")).json()
+        entry: dict[str, Any] = self._http.document(Request("GET", f"/models/{quote(name, safe='')}"))
         return entry
 
     # ------------------------------------------------------------------ results
@@ -206,12 +213,21 @@ class Client:
         """Result pages by offset: each is one request, retried whole, so a broken download resumes there."""
         offset = start
         while True:
-            page: dict[str, Any] = self._http.send(Request(
-                "GET", job_path(job_id, "/results"), params={"offset": offset, "limit": page_rows})).json()
+            page: dict[str, Any] = self._http.document(Request(
+                "GET", job_path(job_id, "/results"), params={"offset": offset, "limit": page_rows}))
+            listed(page, "results")  # a page without its rows is not a results page
             yield page
             offset += len(page["results"])
             if page.get("next") is None or not page["results"]:
                 return
+
+
+def listed(doc: Any, key: str) -> list[Any]:
+    """`doc[key]`, a list, as the contract promises; UnexpectedAnswerError otherwise."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(value, list):
+        raise UnexpectedAnswerError(f"the service's answer has no {key!r} list: {str(doc)[:200]}")
+    return value
 
 
 def job_path(job_id: str, tail: str = "") -> str:

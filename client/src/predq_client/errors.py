@@ -2,6 +2,7 @@
 
     PredqError
     ├── UnreachableError        no answer: connection refused, DNS, a broken connection, timeouts
+    │   └── UnexpectedAnswerError  a 2xx answer that is not what the contract says (not a predq service?)
     ├── ProblemError            the service answered with an RFC 9457 problem (`.problem`)
     │   ├── RefusedError        a 4xx: the request itself is wrong; retrying it will not help
     │   │   ├── NotFoundError   404: unknown job (or another key's), model or version
@@ -55,6 +56,10 @@ class PredqError(Exception):
 
 class UnreachableError(PredqError):
     """The service gave no answer (within the retry deadline)."""
+
+
+class UnexpectedAnswerError(UnreachableError):
+    """A 2xx answer that is not JSON, or lacks what the contract promises: the URL may not be a predq service."""
 
 
 class ProblemError(PredqError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from predq_client.errors import Problem
+from predq_client.errors import Problem, UnexpectedAnswerError
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 """Statuses a job never leaves."""
@@ -49,7 +49,15 @@ class Job:
         return self.status in TERMINAL
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Job:
+    def from_json(cls, doc: Any) -> Job:
+        try:
+            return cls._from_json(doc)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UnexpectedAnswerError(f"the service answered something that is not a job resource: "
+                                        f"{str(doc)[:200]}") from None
+
+    @classmethod
+    def _from_json(cls, doc: dict[str, Any]) -> Job:
         error = doc.get("error")
         return cls(job_id=str(doc["job_id"]), status=str(doc["status"]), rows=int(doc.get("rows", 0)),
                    method=str(doc.get("method", "predict")), progress=Progress.from_json(doc.get("progress") or {}),

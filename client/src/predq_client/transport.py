@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from predq_client.errors import Problem, ProblemError, UnreachableError, error_for
+from predq_client.errors import Problem, ProblemError, UnexpectedAnswerError, UnreachableError, error_for
 
 RETRIED_STATUSES = frozenset({429, 503})
 """Statuses that say "not now": the same request may succeed after `Retry-After`."""
@@ -91,6 +91,10 @@ class Transport:
                 raise problem_error(answer)
             return answer
 
+    def document(self, request: Request) -> Any:
+        """The answer's JSON document (see `send`)."""
+        return json_of(self.send(request))
+
     def _may_wait(self, pause: float, deadline: float) -> bool:
         return self.retry.clock() + pause <= deadline
 
@@ -99,6 +103,16 @@ class Transport:
         timeout = request.timeout if request.timeout is not None else httpx.USE_CLIENT_DEFAULT
         return self.http.request(request.method, request.path, params=request.params, json=request.json,
                                  content=content, headers=request.headers, timeout=timeout)
+
+
+def json_of(answer: httpx.Response) -> Any:
+    """A 2xx answer's JSON; UnexpectedAnswerError when it is not JSON (a proxy's page, another service)."""
+    try:
+        return answer.json()
+    except ValueError:
+        kind = answer.headers.get("Content-Type", "no Content-Type")
+        raise UnexpectedAnswerError(f"{answer.request.method} {answer.request.url} answered {answer.status_code} "
+                                    f"with {kind}, not JSON: is this a predq service?") from None
 
 
 def retry_after_seconds(answer: httpx.Response, attempt: int) -> float:

@@ -26,7 +26,7 @@ class ExitCode(IntEnum):
     REFUSED = 4
     """The service refused the request (a 4xx: unknown model or job, a body that does not fit, …)."""
     UNREACHABLE = 5
-    """No answer from the service, or 503s (and other 5xx) past the retry deadline."""
+    """No answer from the service, an answer that is not predq's, or 503s (and other 5xx) past the retry deadline."""
     TIMED_OUT = 6
     """The job was still live when --timeout ran out (it goes on)."""
     LOCAL_FILE = 7
