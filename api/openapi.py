@@ -10,7 +10,7 @@ from werkzeug.routing import Rule
 
 from api.operations import OPENAPI_ATTRIBUTE, PROBLEM, Header, Operation, Reply
 from api.schemas import SCHEMAS, ref
-from shared.errors import PredqError, UnauthorizedError
+from shared.errors import PredqError, TooManyRequestsError, UnauthorizedError
 
 OPENAPI_VERSION = "3.0.3"
 """3.0, which the Swagger UI that /docs serves renders."""
@@ -86,7 +86,9 @@ def _render(op: Operation, rule: Rule, method: str) -> dict[str, Any]:
 
 def _responses(op: Operation) -> dict[str, Any]:
     responses = {str(status): _reply(reply) for status, reply in sorted(op.replies.items())}
-    problems: tuple[type[PredqError], ...] = (*op.problems, UnauthorizedError) if op.secured else op.problems
+    # Every route behind a key is also rate limited (RATE_LIMIT_PER_KEY): a 429 may answer any of them.
+    secured = (UnauthorizedError, TooManyRequestsError)
+    problems: tuple[type[PredqError], ...] = (*op.problems, *secured) if op.secured else op.problems
     titles: dict[int, list[str]] = {}
     for error in problems:
         titles.setdefault(error.status, [])

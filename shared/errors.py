@@ -12,6 +12,7 @@
     │   └── RowLimitError           413 over MAX_ROWS
     ├── UnsupportedMediaTypeError   415
     ├── UnprocessableError          422 a parsed body that does not fit the model
+    ├── TooManyRequestsError        429 a per-key quota, the rate limit, or the cap on waiting requests
     ├── UnavailableError            503 Redis down, queue full
     │   └── NotReadyError           503 /readyz: Redis down or no worker alive
     ├── HttpError                   any status werkzeug answers for routing (404 route, 405 method)
@@ -148,6 +149,17 @@ class UnprocessableError(PredqError):
     status = 422
     title = "Unprocessable batch"
     slug = "unprocessable"
+
+
+class TooManyRequestsError(PredqError):
+    """Past a per-key quota, the rate limit or a cap on held connections; always with Retry-After."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=max(1, retry_after))
 
 
 class UnavailableError(PredqError):

@@ -27,6 +27,7 @@ from shared.ingest import Heartbeat, Ingests
 from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
 from shared.queue import ChunkQueue, Lane
+from shared.quotas import KeyQuotas
 from shared.retry import patiently
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
@@ -65,7 +66,7 @@ class Lifecycle:
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
                  idempotency: IdempotencyStore, scheduler: FairScheduler, ingests: Ingests, heartbeat: Heartbeat,
-                 redis_patience: float = 0.0) -> None:
+                 redis_patience: float = 0.0, quotas: KeyQuotas | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
@@ -76,6 +77,8 @@ class Lifecycle:
         self.idempotency = idempotency
         self.redis_patience = redis_patience
         """Seconds a chunk's transitions wait for Redis to come back (workers); 0 answers at once (the API)."""
+        self.quotas = quotas
+        """Per-key unfinished jobs and rows: reserved at acceptance, given back by `_ended`."""
 
     # ------------------------------------------------------------------ submission
     def submit(self, owner: str, batch: Batch, idempotent: IdempotentRequest | None = None) -> Submitted:
@@ -84,6 +87,8 @@ class Lifecycle:
         A refused batch leaves nothing behind; an Idempotency-Key that names an earlier job answers that job."""
         if idempotent is None:  # a retry must reach its first job, full queue or not
             self.store.check_capacity(self.settings.max_queued_jobs)
+            if self.quotas is not None:  # refused before its body is read: a full key costs no upload
+                self.quotas.check(owner)
         job_id = new_job_id()
         overlap = Overlap(self, owner, batch, job_id)
         writer = ChunkWriter(self.store, job_id, self.settings.chunk_rows,
@@ -101,7 +106,12 @@ class Lifecycle:
                         self._drop_unaccepted(writer)
                         return Submitted(self._wait_for_record(earlier, owner), created=False)
                 try:
-                    self._accept(job, overlap.started)
+                    self._reserve(job)
+                    try:
+                        self._accept(job, overlap.started)
+                    except Exception:
+                        self._release(job)
+                        raise
                 except Exception:
                     if idempotent is not None:
                         self.idempotency.release(owner, idempotent.key)
@@ -110,6 +120,20 @@ class Lifecycle:
             except BaseException:
                 self._drop_unaccepted(writer)
                 raise
+
+    def _reserve(self, job: Job) -> None:
+        """Count the job against its key's quotas (atomically, in Redis), or 429 with nothing kept."""
+        if self.quotas is not None:
+            self.quotas.reserve(job.owner, job.job_id, job.rows)
+
+    def _release(self, job: Job) -> None:
+        """Give the job's place back; idempotent, so an end seen twice frees one place, not two."""
+        if self.quotas is None:
+            return
+        try:
+            self.quotas.release(job.owner, job.job_id)
+        except Exception as exc:  # the place lapses with its key's TTL; the job's move must not fail for it
+            log.warning("could not release the quota of job %s: %s", job.job_id, exc)
 
     def _drop_unaccepted(self, writer: ChunkWriter) -> None:
         """A refused body leaves nothing: its chunks, anything scored for it meanwhile, its hidden record."""
@@ -266,7 +290,9 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ after a job's end
     def _ended(self, job: Job, status: JobStatus) -> None:
-        """Count the job's end and queue its callback, once, by whoever ended it; never fails the move."""
+        """Count the job's end, free its quota and queue its callback, once, by whoever ended it; never
+        fails the move."""
+        self._release(job)
         seconds = time.time() - job.created_at
         log.info("job %s", status.value, extra={"job_id": job.job_id, "model": job.model["name"],
                                                 "status": status.value, "rows": job.rows,

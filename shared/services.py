@@ -11,11 +11,13 @@ from shared.ingest import Heartbeat, Ingests
 from shared.lifecycle import Lifecycle
 from shared.metrics import MetricsRecorder
 from shared.queue import CeleryChunkQueue, ChunkQueue, Lane, lane_queues, make_celery
+from shared.quotas import KeyQuotas, QuotaLimits
 from shared.redis_client import connect
 from shared.registry import ModelRegistry
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.store import JobStore
+from shared.throttle import HeldRequests, RateLimiter
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Services:
     idempotency: IdempotencyStore
     lifecycle: Lifecycle
     api_keys: frozenset[str]
+    rate_limiter: RateLimiter
+    held: HeldRequests
 
 
 def build_services(settings: Settings, client: redis.Redis | None = None, queue: ChunkQueue | None = None,
@@ -46,7 +50,10 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     idempotency = IdempotencyStore(client, ttl)
     scheduler = FairScheduler(client, lane_queues(settings)[Lane.BULK], ttl)
     lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, Ingests(client, ttl),
-                          Heartbeat(client), redis_patience)
+                          Heartbeat(client), redis_patience, quotas=KeyQuotas(client, QuotaLimits(
+                              settings.max_queued_jobs_per_key, settings.max_rows_in_flight_per_key), ttl))
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
-                    metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set())
+                    metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set(),
+                    rate_limiter=RateLimiter(client, settings.rate_limit_per_key),
+                    held=HeldRequests(client, settings.max_held_requests_per_key))

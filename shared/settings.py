@@ -35,6 +35,11 @@ class Settings:
     sync_max_rows: int = 1_000
     result_ttl_seconds: int = 86_400
     max_queued_jobs: int = 10_000
+    max_queued_jobs_per_key: int = 1_000
+    max_rows_in_flight_per_key: int = 50_000_000
+    rate_limit_per_key: int = 0
+    max_held_requests_per_key: int = 8
+    max_held_requests: int = 8
     api_keys: str = ""
     api_keys_file: str = ""
     callback_allowed_hosts: str = ""
@@ -67,11 +72,14 @@ class Settings:
     def check(self) -> None:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
-                    "max_queued_jobs", "max_chunk_attempts", "small_job_rows", "chunk_soft_time_limit",
-                    "chunk_time_limit", "visibility_timeout")
+                    "max_queued_jobs", "max_queued_jobs_per_key", "max_rows_in_flight_per_key",
+                    "max_held_requests_per_key", "max_held_requests", "max_chunk_attempts", "small_job_rows",
+                    "chunk_soft_time_limit", "chunk_time_limit", "visibility_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.rate_limit_per_key < 0:
+            raise SettingsError("RATE_LIMIT_PER_KEY must be 0 (no limit) or a number of requests per second")
         if self.worker_concurrency < 0:
             raise SettingsError("WORKER_CONCURRENCY must be 0 (one process per core) or more")
         if self.worker_monitoring not in (0, 1):
