@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, request
 
-from api import guard, jobs, models, ops, pages, request_log
+from api import guard, holds, jobs, models, ops, pages, request_log
 from api.problems import register_error_handlers
 from api.services import services
 from shared import logs
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_error_handlers(app)
     app.after_request(_count_request)
     request_log.init_app(app)
+    holds.init_app(app, settings.max_held_requests)
     guard.init_app(app)  # after the request log's start, so a refused request is logged with its id
     if not app.extensions["predq"].api_keys:
         log.warning("no API_KEYS configured: the API is open to anyone who can reach it")

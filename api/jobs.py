@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request
 
 from api import declarations as spec
 from api.auth import current_owner, require_key
+from api.holds import held
 from api.operations import documented
 from api.resources import poll_headers
 from api.responses import json_response
@@ -63,8 +64,17 @@ def job_resource_of(svc: Services, job: Job) -> dict[str, object]:
 def get_job(job_id: str) -> Response:
     svc = services()
     wait = spec.WAIT.read(request.args)
-    job = svc.store.wait(job_id, current_owner(), wait) if wait else svc.store.get(job_id, current_owner())
-    return json_response(job_resource_of(svc, job), headers=poll_headers(job))
+    if not wait:
+        job = svc.store.get(job_id, current_owner())
+        return json_response(job_resource_of(svc, job), headers=poll_headers(job))
+    with held(wait + 5) as hold:
+        if hold is None:  # every waiting place is taken: the status as it stands now, and when to ask again
+            job = svc.store.get(job_id, current_owner())
+            headers = {"Retry-After": "1", **poll_headers(job)}
+        else:
+            job = svc.store.wait(job_id, current_owner(), wait)
+            headers = poll_headers(job)
+    return json_response(job_resource_of(svc, job), headers=headers)
 
 
 @bp.delete("/jobs/<job_id>")

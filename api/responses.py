@@ -21,6 +21,8 @@ def problem_response(error: PredqError) -> Response:
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
+    if error.status == 408:  # the rest of the body is not worth waiting for: the connection ends here
+        headers["Connection"] = "close"
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="predq"'
     return Response(orjson.dumps(error.to_problem()), status=error.status, headers=headers,

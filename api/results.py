@@ -13,8 +13,9 @@ import orjson
 from flask import Response, request, stream_with_context
 
 from api.declarations import FOLLOW, FORMATS, OFFSET, RESULTS_LIMIT
+from api.holds import Hold, take
 from api.responses import json_response
-from shared.errors import BadRequestError, ConflictError, JobEndedError
+from shared.errors import BadRequestError, ConflictError, JobEndedError, TooManyRequestsError
 from shared.job import Job, JobStatus
 from shared.resource import result_values
 from shared.scoring import to_json_values
@@ -34,7 +35,14 @@ def results_response(svc: Services, job: Job) -> Response:
                             + (" (or stream them with ?follow=true)" if live else ""))
     if fmt == "json":
         return _json_page(svc, job)
-    chunks = _follow_chunks(svc, job) if follow else _stored_chunks(svc, job)
+    if follow and live:
+        hold = take()
+        if hold is None:
+            raise TooManyRequestsError("every place for a followed stream is taken (MAX_HELD_REQUESTS_PER_KEY, "
+                                       "MAX_HELD_REQUESTS); retry later, or poll the job", retry_after=2)
+        chunks = _held(hold, _follow_chunks(svc, job, hold))
+    else:
+        chunks = _stored_chunks(svc, job)
     body = _ndjson(chunks) if fmt == "ndjson" else _csv(job, chunks)
     return Response(stream_with_context(body), mimetype=FORMATS[fmt], headers={"X-Accel-Buffering": "no"})
 
@@ -66,10 +74,19 @@ def _stored_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
         yield svc.store.read_chunk_result(job, index)
 
 
-def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+def _held(hold: Hold, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """`chunks`, giving the stream's place back when it ends, however it ends (a client gone included)."""
+    try:
+        yield from chunks
+    finally:
+        hold.release()
+
+
+def _follow_chunks(svc: Services, job: Job, hold: Hold) -> Iterator[np.ndarray]:
     """Each chunk's results in order, as soon as it is scored; JobEndedError if the job ends otherwise."""
     for index in range(job.chunks_total):
         while not svc.store.chunk_is_done(job.job_id, index):
+            hold.renew()
             current = svc.store.get(job.job_id)
             if current.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 raise _ended(current)

@@ -7,21 +7,30 @@ from typing import BinaryIO, cast
 import numpy as np
 from flask import request
 
+from api.bodies import GuardedBody
 from shared.batch import Batch, limited_blocks
 from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
-from shared.parsing.submission import Limits, open_batch
+from shared.parsing.submission import JSON_TYPES, Limits, open_batch
 from shared.services import Services
 
 
 def body_reader(svc: Services) -> LimitedReader:
     """The request body as a stream that stops at MAX_BODY_BYTES and hashes what it reads."""
-    limit = svc.settings.max_body_bytes
+    settings = svc.settings
+    limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError(f"the body is {request.content_length} bytes; the limit (MAX_BODY_BYTES) "
                                    f"is {limit}")
+    is_json = request.mimetype in JSON_TYPES
+    if is_json and request.content_length is not None and request.content_length > settings.max_json_body_bytes:
+        raise PayloadTooLargeError(f"the JSON body is {request.content_length} bytes; a JSON body is parsed whole, "
+                                   f"so the limit (MAX_JSON_BODY_BYTES) is {settings.max_json_body_bytes}: send "
+                                   "bigger batches as CSV, NDJSON or Parquet")
+    guarded = GuardedBody(cast(BinaryIO, request.stream), settings.body_min_bytes_per_second,
+                          settings.body_read_timeout_seconds, settings.max_json_body_bytes if is_json else None)
     # Only an Idempotency-Key needs the body's hash; hashing a big body costs a noticeable share of its ingest.
-    return LimitedReader(cast(BinaryIO, request.stream), limit, hashed="Idempotency-Key" in request.headers)
+    return LimitedReader(cast(BinaryIO, guarded), limit, hashed="Idempotency-Key" in request.headers)
 
 
 def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch:

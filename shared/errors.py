@@ -6,6 +6,7 @@
     ├── NotFoundError               404
     │   ├── JobNotFoundError
     │   └── ModelNotFoundError
+    ├── RequestTimeoutError         408 a body sent slower than BODY_MIN_BYTES_PER_SECOND, or stalled
     ├── ConflictError               409 results of an unfinished job, cancelling a finished one
     │   └── JobEndedError           409 a followed job that failed or was cancelled before its last row
     ├── PayloadTooLargeError        413 over the byte or row limit
@@ -106,6 +107,14 @@ class JobNotFoundError(NotFoundError):
 class ModelNotFoundError(NotFoundError):
     title = "Model not found"
     slug = "model-not-found"
+
+
+class RequestTimeoutError(PredqError):
+    """A body that stalls or trickles: cut off so that it does not hold a thread of the API."""
+
+    status = 408
+    title = "Request timeout"
+    slug = "request-timeout"
 
 
 class ConflictError(PredqError):

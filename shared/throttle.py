@@ -88,13 +88,29 @@ class HeldRequests:
         self.per_key = per_key
         self._acquire = client.register_script(ACQUIRE_SLOT)
 
+    def acquire(self, identity: str, lease_seconds: float) -> str | None:
+        """A token holding one of `identity`'s places for `lease_seconds`, or None when all are taken."""
+        token = uuid.uuid4().hex
+        got = self._acquire(keys=[held_key(identity)], args=[token, self.per_key, lease_seconds])
+        return token if got else None
+
+    def renew(self, identity: str, token: str, lease_seconds: float) -> None:
+        self.redis.zadd(held_key(identity), {token: self._now() + lease_seconds}, xx=True)
+        self.redis.expire(held_key(identity), int(lease_seconds) + 1)
+
+    def release(self, identity: str, token: str) -> None:
+        self.redis.zrem(held_key(identity), token)
+
+    def _now(self) -> float:
+        seconds, micros = self.redis.time()
+        return float(seconds) + micros / 1e6
+
     @contextmanager
     def slot(self, identity: str, lease_seconds: float) -> Iterator[bool]:
-        """Yields whether `identity` may hold one more request for up to `lease_seconds`; releases after."""
-        token = uuid.uuid4().hex
-        got = bool(self._acquire(keys=[held_key(identity)], args=[token, self.per_key, lease_seconds]))
+        """Whether `identity` may hold one more request for up to `lease_seconds`; released afterwards."""
+        token = self.acquire(identity, lease_seconds)
         try:
-            yield got
+            yield token is not None
         finally:
-            if got:
-                self.redis.zrem(held_key(identity), token)
+            if token is not None:
+                self.release(identity, token)
