@@ -15,6 +15,7 @@ import joblib
 import numpy as np
 import redis
 import requests
+from predq_client import Client, WaitTimeoutError
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
@@ -155,17 +156,25 @@ def iris_csv(rows: int) -> bytes:
 
 # --------------------------------------------------------------------------- HTTP
 class Api:
-    """A requests session bound to one stack's base URL."""
+    """A stack's HTTP API: raw requests for checks of statuses and headers, and the predq client library
+    (predq_client, the one implementation of submit, wait and download) for waiting and results."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.client = Client(self.base, api_key, retry_seconds=JOB_TIMEOUT)
 
     def __enter__(self) -> Api:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.session.close()
+        self.client.close()
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", HTTP_TIMEOUT)
@@ -189,7 +198,7 @@ class Api:
         return self.post(path, data=body, headers=headers, **kw)
 
     def submit(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """POST /jobs with a JSON body; the accepted job resource."""
+        """POST /jobs with a JSON body; the accepted job resource (checked against the contract's 202)."""
         return accepted(self.post("/jobs", json=doc))
 
     def job(self, job_id: str, **params: Any) -> dict[str, Any]:
@@ -200,14 +209,10 @@ class Api:
 
     def wait(self, job_id: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
         """Long-poll the job until it is terminal; its final resource."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            job = self.job(job_id, wait=max(1, min(5, int(left))))
-            if job["status"] in TERMINAL:
-                return job
-            if left <= 0:
-                raise AssertionError(f"job {job_id} still {job['status']} after {timeout:.0f}s: {job['progress']}")
+        try:
+            return self.client.wait(job_id, timeout=timeout).raw
+        except WaitTimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def run(self, doc: dict[str, Any], timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
         """Submit, wait, and require success; the final job resource."""
@@ -216,19 +221,8 @@ class Api:
         return job
 
     def results(self, job_id: str, limit: int = 1000) -> list[Any]:
-        """Every result row, paged through /results."""
-        out: list[Any] = []
-        path: str | None = f"/jobs/{job_id}/results?offset=0&limit={limit}"
-        for _ in range(100_000):
-            if path is None:
-                return out
-            answer = self.get(path)
-            assert answer.status_code == 200, describe(answer)
-            page = answer.json()
-            assert page["offset"] == len(out), f"page offset {page['offset']} after {len(out)} rows"
-            out.extend(page["results"])
-            path = page["next"]
-        raise AssertionError("results paging did not end")
+        """Every result row, paged through /results `limit` rows at a time."""
+        return list(self.client.results(job_id, page_rows=limit))
 
     def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         """GET /metrics as {(sample name, labels): value}."""
