@@ -12,12 +12,13 @@ _settings = Settings.from_env()
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread, measured against the alternatives in docs/hostile-clients.md (scripts/load_probe.py): a thread per
-# request in flight, with every way a client could hold one bounded, so that short requests always find one:
-# long polls and follow streams at most MAX_HELD_REQUESTS per process (the rest answer at once), a body that
-# trickles cut off (BODY_MIN_BYTES_PER_SECOND), a connection that stalls cut off by the receive timeout below,
-# and an idle new connection waits in the poller, not in a thread.
-worker_class = "gthread"
+# gthread with its headers read in the event loop (api/gworker.py), chosen with scripts/load_probe.py (numbers
+# in docs/hostile-clients.md): a thread per request in flight, and every way a client could hold one bounded,
+# so that short requests always find one: headers must all arrive (within BODY_READ_TIMEOUT_SECONDS) before a
+# request takes a thread; long polls and follow streams at most MAX_HELD_REQUESTS per process (the rest answer
+# at once); bodies at most MAX_UPLOADS per process, cut off when they trickle (BODY_MIN_BYTES_PER_SECOND) or
+# stall (the receive timeout below).
+worker_class = "api.gworker.HeadFirstThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = 60
 graceful_timeout = 20
@@ -44,3 +45,5 @@ def when_ready(server: Any) -> None:
         if sock.family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(max(seconds, 30)))
+
+

@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_error_handlers(app)
     app.after_request(_count_request)
     request_log.init_app(app)
-    holds.init_app(app, settings.max_held_requests)
+    holds.init_app(app, settings.max_held_requests, settings.max_uploads)
     guard.init_app(app)  # after the request log's start, so a refused request is logged with its id
     if not app.extensions["predq"].api_keys:
         log.warning("no API_KEYS configured: the API is open to anyone who can reach it")

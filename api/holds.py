@@ -12,18 +12,36 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from api.auth import current_owner
 from api.services import services
+from shared.errors import UnavailableError
 
 RENEW_EVERY_SECONDS = 10.0
 LEASE_SECONDS = 30.0
 """A followed stream renews its lease while it runs; a killed process's lease lapses within this."""
 
 
-def init_app(app: Flask, per_process: int) -> None:
+def init_app(app: Flask, per_process: int, uploads: int) -> None:
     app.extensions["predq_held"] = threading.BoundedSemaphore(per_process)
+    app.extensions["predq_uploads"] = threading.BoundedSemaphore(uploads)
+    app.teardown_request(_end_upload)
+
+
+def start_upload() -> None:
+    """Take one of this process's MAX_UPLOADS places for the request's body, or 503 at once, before reading it:
+    however many clients send bodies (slowly or not), short requests keep threads of their own."""
+    uploads: threading.BoundedSemaphore = current_app.extensions["predq_uploads"]
+    if not uploads.acquire(blocking=False):
+        raise UnavailableError("this API process is reading as many bodies as it takes at once (MAX_UPLOADS); "
+                               "retry shortly", retry_after=1)
+    g.upload_held = True
+
+
+def _end_upload(_exc: BaseException | None) -> None:
+    if g.pop("upload_held", False):
+        current_app.extensions["predq_uploads"].release()
 
 
 class Hold:

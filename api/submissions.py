@@ -8,6 +8,7 @@ import numpy as np
 from flask import request
 
 from api.bodies import GuardedBody
+from api.holds import start_upload
 from shared.batch import Batch, limited_blocks
 from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
@@ -27,6 +28,7 @@ def body_reader(svc: Services) -> LimitedReader:
         raise PayloadTooLargeError(f"the JSON body is {request.content_length} bytes; a JSON body is parsed whole, "
                                    f"so the limit (MAX_JSON_BODY_BYTES) is {settings.max_json_body_bytes}: send "
                                    "bigger batches as CSV, NDJSON or Parquet")
+    start_upload()
     guarded = GuardedBody(cast(BinaryIO, request.stream), settings.body_min_bytes_per_second,
                           settings.body_read_timeout_seconds, settings.max_json_body_bytes if is_json else None)
     # Only an Idempotency-Key needs the body's hash; hashing a big body costs a noticeable share of its ingest.

@@ -40,6 +40,7 @@ class Settings:
     rate_limit_per_key: int = 0
     max_held_requests_per_key: int = 8
     max_held_requests: int = 8
+    max_uploads: int = 16
     max_json_body_bytes: int = 32 << 20
     body_read_timeout_seconds: int = 10
     body_min_bytes_per_second: int = 16_384
@@ -76,7 +77,7 @@ class Settings:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
                     "max_queued_jobs", "max_queued_jobs_per_key", "max_rows_in_flight_per_key",
-                    "max_held_requests_per_key", "max_held_requests", "max_json_body_bytes",
+                    "max_held_requests_per_key", "max_held_requests", "max_uploads", "max_json_body_bytes",
                     "body_read_timeout_seconds", "max_chunk_attempts", "small_job_rows",
                     "chunk_soft_time_limit", "chunk_time_limit", "visibility_timeout")
         for name in positive:
