@@ -8,8 +8,13 @@ that same grace, refuses a body whose average rate is under BODY_MIN_BYTES_PER_S
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from typing import BinaryIO
+
+from werkzeug.exceptions import ClientDisconnected
 
 from shared.errors import PayloadTooLargeError, RequestTimeoutError
 
@@ -17,11 +22,51 @@ PIECE_BYTES = 64 * 1024
 """The most read from the socket at once: the rate is checked between pieces, so at least this often."""
 
 
+class _Deadlines:
+    """One thread per process that shuts down the sockets of bodies behind their floor: a read blocked on a
+    trickle (gunicorn reads until a piece is whole) returns, and the thread is free."""
+
+    def __init__(self) -> None:
+        self._armed: dict[int, tuple[float, socket.socket]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, key: int, deadline: float, sock: socket.socket) -> None:
+        with self._lock:
+            self._armed[key] = (deadline, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="body-deadlines", daemon=True)
+                self._thread.start()
+
+    def disarm(self, key: int) -> bool:
+        """False when the deadline had already fired."""
+        with self._lock:
+            return self._armed.pop(key, None) is not None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.25)
+            now = time.monotonic()
+            with self._lock:
+                late = [(k, s) for k, (d, s) in self._armed.items() if d < now]
+                for k, _ in late:
+                    del self._armed[k]
+            for _, sock in late:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+
+
+DEADLINES = _Deadlines()
+
+
 class GuardedBody:
     """`stream` read in pieces, refusing a trickle (408) and, for JSON, more than `json_limit` bytes (413)."""
 
-    def __init__(self, stream: BinaryIO, min_rate: int, grace_seconds: float, json_limit: int | None) -> None:
+    def __init__(self, stream: BinaryIO, min_rate: int, grace_seconds: float, json_limit: int | None,
+                 sock: socket.socket | None = None) -> None:
         self.stream = stream
+        self.sock = sock
+        """The connection (gunicorn's, from the WSGI environ): shut down when a piece is overdue."""
         self.min_rate = min_rate
         self.grace = grace_seconds
         self.json_limit = json_limit
@@ -42,10 +87,18 @@ class GuardedBody:
         return b"".join(parts)
 
     def _piece(self, size: int) -> bytes:
+        armed = self.sock is not None and self.min_rate > 0
+        if armed:  # the piece is due when the floor says the body should hold it
+            due = self.started + self.grace + (self.read_bytes + size) / self.min_rate
+            DEADLINES.arm(id(self), due, self.sock)  # type: ignore[arg-type]
         try:
             data = self.stream.read(size)
-        except OSError as exc:  # the socket's receive timeout: nothing arrived for BODY_READ_TIMEOUT_SECONDS
-            raise self._too_slow("the body stalled") from exc
+        except (OSError, ClientDisconnected) as exc:  # the receive timeout, or the deadline shut the socket
+            raise self._too_slow("the body stalled or trickled") from exc
+        finally:
+            fired = armed and not DEADLINES.disarm(id(self))
+        if fired:
+            raise self._too_slow("the body trickled")
         self.read_bytes += len(data)
         if self.json_limit is not None and self.read_bytes > self.json_limit:
             raise PayloadTooLargeError(

@@ -30,7 +30,8 @@ def body_reader(svc: Services) -> LimitedReader:
                                    "bigger batches as CSV, NDJSON or Parquet")
     start_upload()
     guarded = GuardedBody(cast(BinaryIO, request.stream), settings.body_min_bytes_per_second,
-                          settings.body_read_timeout_seconds, settings.max_json_body_bytes if is_json else None)
+                          settings.body_read_timeout_seconds, settings.max_json_body_bytes if is_json else None,
+                          request.environ.get("gunicorn.socket"))
     # Only an Idempotency-Key needs the body's hash; hashing a big body costs a noticeable share of its ingest.
     return LimitedReader(cast(BinaryIO, guarded), limit, hashed="Idempotency-Key" in request.headers)
 

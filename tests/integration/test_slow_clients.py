@@ -1,0 +1,114 @@
+"""One client cannot starve the API: over real gunicorn (the repo's gunicorn.conf.py), with a tiny thread pool."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+import requests
+
+from scripts.stack import LocalStack
+from tests.integration.conftest import GATED_MODEL
+from tests.integration.support import Api, Gate, assert_problem, describe, gated_rows, start_stack, wait_for
+
+pytestmark = pytest.mark.integration
+
+THREADS = 6
+ENV = {"GUNICORN_THREADS": str(THREADS), "MAX_HELD_REQUESTS": "2", "MAX_HELD_REQUESTS_PER_KEY": "2",
+       "MAX_UPLOADS": "2", "BODY_READ_TIMEOUT_SECONDS": "3", "BODY_MIN_BYTES_PER_SECOND": "1000"}
+
+
+@pytest.fixture(scope="module")
+def slow_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with start_stack(LocalStack(workers=1, env=ENV, model_dir=str(stack_model_dir), api_workers=1,
+                                log_dir=str(tmp_path_factory.mktemp("slow-stack-logs")))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def slow_api(slow_stack: LocalStack) -> Iterator[Api]:
+    with Api(slow_stack.base_url) as client:
+        yield client
+
+
+def _connect(base: str) -> socket.socket:
+    parts = urlsplit(base)
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=60)
+    return sock
+
+
+def _trickle(base: str, head: bytes, stop: threading.Event) -> None:
+    """Send `head`, then a byte every 0.1 s; again whenever the server ends the connection."""
+    while not stop.is_set():
+        try:
+            with _connect(base) as sock:
+                sock.sendall(head)
+                while not stop.wait(0.1):
+                    sock.sendall(b"a")
+        except OSError:
+            stop.wait(0.1)
+
+
+def test_a_trickling_body_is_cut_off_with_a_408(slow_api: Api) -> None:
+    with _connect(slow_api.base) as sock:
+        sock.sendall(b"POST /jobs?model=iris HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+                     b"Content-Length: 1000000\r\n\r\nsepal_length,")
+        answer = b""
+        while b"\r\n" not in answer:
+            try:
+                sock.sendall(b"5")
+                sock.settimeout(0.2)
+                answer += sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+def test_clients_trickling_headers_or_bodies_do_not_stop_healthz(slow_api: Api) -> None:
+    """Three times as many tricklers as threads: the process still answers, because headers are read without a
+    thread, bodies past MAX_UPLOADS are refused before they are read, and trickles are cut off."""
+    stop = threading.Event()
+    heads = [b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ",
+             b"POST /jobs?model=iris HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\n\r\n"]
+    threads = [threading.Thread(target=_trickle, args=(slow_api.base, heads[i % 2], stop), daemon=True)
+               for i in range(3 * THREADS)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(5):
+            answer = requests.get(slow_api.base + "/healthz", timeout=30)
+            assert answer.status_code == 200, describe(answer)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+
+
+def test_past_the_cap_long_polls_answer_at_once_and_streams_are_429(slow_api: Api, slow_stack: LocalStack,
+                                                                     gate: Gate) -> None:
+    client = redis.Redis.from_url(slow_stack.redis_url)
+    gate.close()
+    try:
+        job_id = slow_api.submit({"model": GATED_MODEL, "instances": gated_rows(3)})["job_id"]
+        with ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(slow_api.get, f"/jobs/{job_id}?wait=60") for _ in range(2)]
+            wait_for(lambda: client.zcard("predq:held:public") == 2, 30, "two long polls held")
+            now = slow_api.get(f"/jobs/{job_id}?wait=60")  # answered while the gate is still closed
+            assert now.status_code == 200 and now.json()["status"] in ("queued", "running"), describe(now)
+            assert int(now.headers["Retry-After"]) >= 1
+            stream = slow_api.get(f"/jobs/{job_id}/results?format=ndjson&follow=true")
+            assert_problem(stream, 429)
+            gate.open()
+            assert all(w.result().json()["status"] == "succeeded" for w in waiting)
+        wait_for(lambda: client.zcard("predq:held:public") == 0, 30, "the places given back")
+    finally:
+        gate.open()
+        client.close()
