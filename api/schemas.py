@@ -64,6 +64,8 @@ JOB = obj({
     "model": ref("ModelRef"),
     "method": {"type": "string", "enum": list(METHODS)},
     "rows": {"type": "integer", "minimum": 1},
+    "chunk_rows": {"type": "integer", "minimum": 1,
+                   "description": "rows per chunk: sized from the model's measured cost (TARGET_CHUNK_SECONDS)"},
     "progress": ref("Progress"),
     "created_at": TIMESTAMP, "started_at": TIMESTAMP, "finished_at": TIMESTAMP,
     "error": {"type": "object", "nullable": True, "additionalProperties": True,
@@ -74,7 +76,7 @@ JOB = obj({
     "callbacks": {"type": "array", "items": ref("CallbackAttempt"), "description": "jobs with a callback_url"},
     "results": {"type": "array", "items": ANY_VALUE, "description": "succeeded jobs of at most "
                                                                     "INLINE_RESULTS_MAX rows"},
-}, required=["job_id", "status", "model", "method", "rows", "progress", "created_at", "started_at",
+}, required=["job_id", "status", "model", "method", "rows", "chunk_rows", "progress", "created_at", "started_at",
              "finished_at", "error", "metadata", "links"], additionalProperties=False)
 JOB_LIST = obj({"jobs": {"type": "array", "items": ref("Job")}, "next": NULLABLE_STRING})
 RESULTS_PAGE = obj({"results": {"type": "array", "items": ANY_VALUE}, "offset": {"type": "integer"},

@@ -34,6 +34,7 @@ def job_resource(job: Job, results: list[Any] | None = None) -> dict[str, Any]:
         "model": job.model,
         "method": job.method,
         "rows": job.rows,
+        "chunk_rows": job.chunk_rows,
         "progress": {"rows_done": job.rows_done, "rows_total": job.rows, "chunks_done": job.chunks_done,
                      "chunks_total": job.chunks_total,
                      "rows_per_second": round(rate, 1) if rate is not None else None,

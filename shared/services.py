@@ -15,6 +15,7 @@ from shared.redis_client import connect
 from shared.registry import ModelRegistry
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
+from shared.sizing import ChunkSizer
 from shared.store import JobStore
 
 
@@ -45,8 +46,9 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
     scheduler = FairScheduler(client, lane_queues(settings)[Lane.BULK], ttl)
-    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, Ingests(client, ttl),
-                          Heartbeat(client), redis_patience)
+    ingests = Ingests(client, ttl, lane_queues(settings)[Lane.BULK])
+    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, ingests,
+                          Heartbeat(client), ChunkSizer(client, settings), redis_patience)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
                     metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set())

@@ -41,7 +41,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(model_dir: Path) -> Settings:
     return Settings.from_env({"MODEL_DIR": str(model_dir), "CHUNK_ROWS": str(UNIT_CHUNK_ROWS),
-                              "REDIS_URL": "redis://fake.invalid:6379/0"})
+                              "TARGET_CHUNK_SECONDS": "0", "REDIS_URL": "redis://fake.invalid:6379/0"})
 
 
 @pytest.fixture
