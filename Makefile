@@ -90,5 +90,6 @@ lock: ## re-pin constraints.txt (every package the images install) from the requ
 clean: ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
 
-bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test)
+bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test), then the scheduling figures
 	$(PY) -m scripts.bench
+	$(PY) -m scripts.bench_sched

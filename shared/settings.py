@@ -50,7 +50,7 @@ class Settings:
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
     small_job_rows: int = 10_000
-    target_chunk_seconds: float = 0.25
+    target_chunk_seconds: float = 0.1
     chunk_rows_min: int = 1_000
     chunk_rows_max: int = 200_000
     max_chunk_bytes: int = 16 << 20
