@@ -35,7 +35,6 @@ from scripts.demo import demo_rows
 from scripts.smoke_http import (
     MODEL,
     PORTS,
-    SmokeError,
     check,
     check_job,
     chunks_by_node,
@@ -51,6 +50,7 @@ from scripts.smoke_http import (
     wait_job,
     workers_alive,
 )
+from shared.errors import SmokeError
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "predq-lab"
