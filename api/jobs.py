@@ -43,7 +43,7 @@ def submit_job() -> Response:
         return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
     if "Idempotency-Key" not in request.headers:  # a retry must reach its first job, full queue or not
         svc.store.check_capacity(svc.settings.max_queued_jobs)
-    writer = ChunkWriter(svc.store, new_job_id(), svc.settings.chunk_rows)
+    writer = ChunkWriter(svc.store, new_job_id(), svc.settings.chunk_rows, list(batch.model.features))
     try:
         for X in limited_blocks(batch.blocks, svc.settings.max_rows):
             writer.add(X)
@@ -77,7 +77,8 @@ def new_job(svc: Services, batch: Batch, writer: ChunkWriter) -> Job:
     return Job(job_id=writer.job_id, owner=current_owner(), status=JobStatus.QUEUED, model=batch.model.ref(),
                method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
                rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
-               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url)
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url,
+               passthrough=list(batch.passthrough))
 
 
 def accepted(svc: Services, job: Job) -> Response:

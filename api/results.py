@@ -1,26 +1,24 @@
-"""GET /jobs/<id>/results: paged JSON, or every row streamed as CSV or NDJSON."""
+"""GET /jobs/<id>/results: paged JSON, or every row streamed as CSV, NDJSON or Parquet."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import orjson
+import pyarrow as pa
 from flask import Response, request, stream_with_context
 
 from api import params
+from api.renderers import StreamEnded, csv_body, ndjson_body, parquet_body
 from api.responses import json_response
 from api.services import Services
 from shared.errors import BadRequestError, ConflictError
 from shared.job import Job, JobStatus
 from shared.resource import result_values
-from shared.scoring import to_json_values
 
-FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
+FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson",
+           "parquet": "application/vnd.apache.parquet"}
 FOLLOW_POLL_SECONDS = 0.05
 
 
@@ -28,7 +26,7 @@ def results_response(svc: Services, job: Job) -> Response:
     fmt = _format()
     follow = params.flag(request.args, "follow")
     if follow and fmt == "json":
-        raise BadRequestError("?follow=true streams rows: ask for ?format=csv or ?format=ndjson")
+        raise BadRequestError("?follow=true streams rows: ask for ?format=csv, ndjson or parquet")
     live = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
     if job.status is not JobStatus.SUCCEEDED and not (follow and live):
         raise ConflictError(f"job {job.job_id} is {job.status.value}; results exist once it has succeeded"
@@ -36,7 +34,13 @@ def results_response(svc: Services, job: Job) -> Response:
     if fmt == "json":
         return _json_page(svc, job)
     chunks = _follow_chunks(svc, job) if follow else _stored_chunks(svc, job)
-    body = _ndjson(chunks) if fmt == "ndjson" else _csv(job, chunks)
+    body: Iterator[Any]
+    if fmt == "ndjson":
+        body = ndjson_body(job, chunks)
+    elif fmt == "parquet":
+        body = parquet_body(chunks)
+    else:
+        body = csv_body(chunks)
     return Response(stream_with_context(body), mimetype=FORMATS[fmt], headers={"X-Accel-Buffering": "no"})
 
 
@@ -62,20 +66,12 @@ def _json_page(svc: Services, job: Job) -> Response:
     return json_response(page)
 
 
-class StreamEnded(Exception):
-    """A followed job failed or was cancelled: the stream stops early with this problem."""
-
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail"))
-        self.problem = problem
-
-
-def _stored_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+def _stored_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
     for index in range(job.chunks_total):
         yield svc.store.read_chunk_result(job, index)
 
 
-def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+def _follow_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
     """Each chunk's results in order, as soon as it is scored; StreamEnded if the job ends otherwise."""
     for index in range(job.chunks_total):
         while not svc.store.chunk_is_done(job.job_id, index):
@@ -94,36 +90,3 @@ def _ended_problem(job: Job) -> dict[str, Any]:
         return job.error
     return {"type": "/problems/job-cancelled", "title": "Job cancelled", "status": 409,
             "detail": f"job {job.job_id} was {job.status.value} before every row was scored"}
-
-
-def _ndjson(chunks: Iterator[np.ndarray]) -> Iterator[bytes]:
-    try:
-        for chunk in chunks:
-            values = to_json_values(chunk)
-            yield b"".join(orjson.dumps(v) + b"\n" for v in values)
-    except StreamEnded as ended:
-        yield orjson.dumps({"error": ended.problem}) + b"\n"
-
-
-def csv_header(job: Job, width: int) -> list[str]:
-    if job.method == "predict_proba":
-        return [str(c) for c in job.classes or []]
-    if job.method == "decision_function":
-        return ["decision"] if width == 0 else [f"decision_{i}" for i in range(width)]
-    return ["prediction"]
-
-
-def _csv(job: Job, chunks: Iterator[np.ndarray]) -> Iterator[str]:
-    header_sent = False
-    try:
-        for chunk in chunks:
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            if not header_sent:
-                writer.writerow(csv_header(job, chunk.shape[1] if chunk.ndim == 2 else 0))
-                header_sent = True
-            rows = chunk.tolist()
-            writer.writerows(rows if chunk.ndim == 2 else ([v] for v in rows))
-            yield out.getvalue()
-    except StreamEnded:
-        return

@@ -46,6 +46,7 @@ class Job:
     classes: list[Any] | None
     callback_url: str | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    passthrough: list[str] = field(default_factory=list)
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -66,7 +67,7 @@ class Job:
                    finished_at=opt_float("finished_at"), error=opt_json("error"),
                    metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
                    callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
-                   callbacks=opt_json("callbacks") or [])
+                   callbacks=opt_json("callbacks") or [], passthrough=opt_json("passthrough") or [])
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -80,6 +81,8 @@ class Job:
             out["classes"] = orjson.dumps(self.classes)
         if self.callback_url:
             out["callback_url"] = self.callback_url
+        if self.passthrough:
+            out["passthrough"] = orjson.dumps(self.passthrough)
         return out
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import joblib
 import sklearn
 
 from shared.errors import ModelNotFoundError
+from shared.schema import Schema, SchemaError, is_all_number, numeric_schema, parse_schema
 
 MODEL_FILE = "model.joblib"
 DESCRIPTOR_FILE = "model.json"
@@ -37,10 +38,16 @@ class ModelEntry:
     methods: tuple[str, ...]
     handles_missing: bool
     sklearn_version: str
+    schema: Schema = ()
 
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    @property
+    def fast_path(self) -> bool:
+        """Every column a number, all nullable or none: rows take the float64 array fast path."""
+        return is_all_number(self.schema) and len({c.nullable for c in self.schema}) <= 1
 
     def ref(self) -> dict[str, str]:
         """The exact artifact, as a job names it."""
@@ -50,7 +57,8 @@ class ModelEntry:
         return {"name": self.name, "version": str(self.version), "sha256": self.sha256, "task": self.task,
                 "features": list(self.features),
                 "classes": list(self.classes) if self.classes is not None else None,
-                "methods": list(self.methods), "handles_missing": self.handles_missing, "default": default}
+                "methods": list(self.methods), "handles_missing": self.handles_missing, "default": default,
+                "schema": [column.to_public() for column in self.schema]}
 
 
 def file_sha256(path: Path) -> str:
@@ -65,11 +73,15 @@ def read_entry(name: str, version: int, folder: Path) -> ModelEntry:
     """The entry a version folder's descriptor describes."""
     desc = json.loads((folder / DESCRIPTOR_FILE).read_text())
     classes = desc.get("classes")
+    features = tuple(desc["features"])
+    # Descriptors written before schemas existed describe array models: all numbers, nullable as a whole.
+    schema = (parse_schema(desc["schema"], features) if "schema" in desc
+              else numeric_schema(features, bool(desc["handles_missing"])))
     return ModelEntry(name=name, version=version, path=folder / desc.get("file", MODEL_FILE),
-                      sha256=desc["sha256"], task=desc["task"], features=tuple(desc["features"]),
+                      sha256=desc["sha256"], task=desc["task"], features=features,
                       classes=tuple(classes) if classes is not None else None,
-                      methods=tuple(desc["methods"]), handles_missing=bool(desc["handles_missing"]),
-                      sklearn_version=desc.get("sklearn_version", ""))
+                      methods=tuple(desc["methods"]), handles_missing=any(c.nullable for c in schema),
+                      sklearn_version=desc.get("sklearn_version", ""), schema=schema)
 
 
 class ModelRegistry:
@@ -153,7 +165,7 @@ def _descriptor_stamps(name_dir: str) -> list[tuple[str, int]]:
 def _read_version(name: str, folder: Path) -> ModelEntry | None:
     try:
         return read_entry(name, int(folder.name), folder)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SchemaError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
         return None
 

@@ -44,6 +44,8 @@ class Settings:
     worker_concurrency: int = 0
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
+    max_string_bytes: int = 1_024
+    model_cache_size: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -63,7 +65,7 @@ class Settings:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
                     "max_queued_jobs", "max_chunk_attempts", "chunk_soft_time_limit", "chunk_time_limit",
-                    "visibility_timeout")
+                    "visibility_timeout", "max_string_bytes", "model_cache_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")

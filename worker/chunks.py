@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,8 +13,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.endings import ended_now, job_ended
 from shared.job import Job, JobStatus
+from shared.outputs import result_table
 from shared.registry import ModelEntry, load_estimator
-from shared.scoring import score
+from shared.scoring import model_input, passthrough_columns, score
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,9 @@ T = TypeVar("T")
 
 REDIS_RETRY_SECONDS = 45.0
 """How long a chunk waits for Redis to come back before giving up (below the soft time limit)."""
+
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}")
+"""Something that looks like a file path (two or more separated parts)."""
 
 TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
@@ -64,25 +69,28 @@ def run_chunk(ctx: WorkerContext, job_id: str, index: int) -> str:
 
 
 def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
-    X = patiently(lambda: ctx.store.read_input(job.job_id, index))
-    if X is None:
+    table = patiently(lambda: ctx.store.read_input(job.job_id, index))
+    if table is None:
         if patiently(lambda: ctx.store.chunk_is_done(job.job_id, index)):
             return "duplicate"  # another delivery of this chunk recorded it (and dropped its input) meanwhile
         raise ChunkFailedError("the chunk's input is no longer in Redis")
-    estimator = _estimator_for(ctx, job)
+    entry = _entry_for(ctx, job)
+    estimator = _estimator_for(entry)
     started = time.perf_counter()
     try:
-        result = score(estimator, job.method, X)
+        X = model_input(estimator, table, entry.schema)
+        result = result_table(job.method, score(estimator, job.method, X), job.classes,
+                              passthrough_columns(table, entry.schema))
     except SoftTimeLimitExceeded:
         raise ChunkFailedError(f"scoring took longer than CHUNK_SOFT_TIME_LIMIT "
                                f"({ctx.settings.chunk_soft_time_limit}s); use smaller chunks") from None
     except Exception as exc:  # the model's own failure: retrying the same rows cannot help
         log.exception("scoring chunk %s/%d failed", job.job_id, index)
-        raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {exc}") from exc
+        raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {_public(exc)}") from exc
     elapsed = time.perf_counter() - started
     outcome = patiently(lambda: ctx.store.finish_chunk(job, index, result))
     if outcome in ("recorded", "finished"):
-        ctx.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
+        ctx.metrics.record(counts=[("predq_rows_scored", table.num_rows, {"model": job.model["name"]}),
                                    ("predq_chunks_scored", 1, {"worker": ctx.node})],
                            observations=[("predq_chunk_duration_seconds", elapsed)])
     if outcome == "finished":
@@ -90,12 +98,19 @@ def _score_and_record(ctx: WorkerContext, job: Job, index: int) -> str:
     return outcome
 
 
-def _estimator_for(ctx: WorkerContext, job: Job) -> Any:
-    entry = _entry_for(ctx, job)
+def _public(exc: BaseException) -> str:
+    """An exception's first line for clients, file paths masked: the job's problem must not leak the host's layout."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return PATH.sub("<path>", text)[:300]
+
+
+def _estimator_for(entry: ModelEntry) -> Any:
     try:
         return load_estimator(entry)
     except Exception as exc:
-        raise ChunkFailedError(f"model {entry.name} v{entry.version} cannot be loaded: {exc}") from exc
+        log.exception("loading model %s v%s failed", entry.name, entry.version)
+        raise ChunkFailedError(f"model {entry.name} v{entry.version} cannot be loaded "
+                               f"({type(exc).__name__}; the worker's log has the details)") from exc
 
 
 def _entry_for(ctx: WorkerContext, job: Job) -> ModelEntry:

@@ -80,7 +80,8 @@ def test_public_entry_has_the_documented_fields(registry: ModelRegistry) -> None
                       "task": "classification", "features": IRIS_FEATURES,
                       "classes": ["setosa", "versicolor", "virginica"],
                       "methods": ["predict", "predict_proba", "decision_function"], "handles_missing": False,
-                      "default": True}
+                      "default": True,
+                      "schema": [{"name": n, "type": "number", "nullable": False} for n in IRIS_FEATURES]}
     assert registry.get("iris", 1).ref() == {"name": "iris", "version": "1", "sha256": public["sha256"]}
 
 
