@@ -212,8 +212,9 @@ def model_methods(estimator: Any) -> list[str]:
 
 
 def write_model(model_dir: str | Path, name: str, version: int, estimator: Any, features: list[str],
-                handles_missing: bool) -> ModelEntry:
-    """Save `estimator` as version `version` of `name`, with its descriptor."""
+                handles_missing: bool, schema: Schema | None = None) -> ModelEntry:
+    """Save `estimator` as version `version` of `name`, with its descriptor (all-number schema unless given)."""
+    schema = schema or numeric_schema(features, handles_missing)
     folder = Path(model_dir) / name / str(version)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / MODEL_FILE
@@ -223,8 +224,8 @@ def write_model(model_dir: str | Path, name: str, version: int, estimator: Any, 
         "name": name, "version": version, "file": MODEL_FILE, "sha256": file_sha256(path),
         "task": "classification" if classes is not None else "regression",
         "features": features, "classes": classes.tolist() if classes is not None else None,
-        "methods": model_methods(estimator), "handles_missing": handles_missing,
-        "sklearn_version": sklearn.__version__,
+        "methods": model_methods(estimator), "handles_missing": any(c.nullable for c in schema),
+        "schema": [c.to_public() for c in schema], "sklearn_version": sklearn.__version__,
     }
     tmp = folder / (DESCRIPTOR_FILE + ".tmp")
     tmp.write_text(json.dumps(descriptor, indent=2) + "\n")
