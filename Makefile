@@ -50,9 +50,10 @@ integration: $(STAMP) ## the integration tests (real Redis, API and workers)
 faults: $(STAMP) ## the fault suite: kills and restarts real Redis, API and workers (also run by `make test`)
 	$(PY) -m pytest -q tests/faults
 
-lint: $(STAMP) ## ruff, mypy --strict and hadolint
+lint: $(STAMP) ## ruff, mypy --strict, the import contract (pyproject.toml) and hadolint
 	$(VENV)/bin/ruff check api shared worker scripts tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 
 contract: $(STAMP) ## the outside contract suite against a running `make serve`

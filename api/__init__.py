@@ -8,7 +8,8 @@ from flask import Flask, Response, request
 
 from api import jobs, models, ops
 from api.problems import register_error_handlers
-from api.services import Services, build_services, services
+from api.services import services
+from shared.services import Services, build_services
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

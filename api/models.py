@@ -10,9 +10,8 @@ from api.auth import require_key
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
-from shared.errors import PayloadTooLargeError
+from shared.errors import PayloadTooLargeError, RowLimitError
 from shared.outputs import json_values, result_table
-from shared.parsing.submission import RowLimitError
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import model_input, passthrough_columns, score
 

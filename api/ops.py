@@ -10,10 +10,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from api.openapi import DOCS_PAGE, openapi_document
-from api.problems import BROKER_ERRORS
-from api.responses import PROBLEM_TYPE, json_response
+from api.responses import json_response
 from api.services import services
 from shared import metrics, workers
+from shared.errors import TRANSIENT_REDIS_ERRORS, NotReadyError
 
 bp = Blueprint("ops", __name__)
 
@@ -29,16 +29,11 @@ def readyz() -> Response:
     try:
         client.ping()
         checks: dict[str, Any] = {"redis": "ok", "workers": workers.alive(client)}
-    except BROKER_ERRORS:
+    except TRANSIENT_REDIS_ERRORS:
         checks = {"redis": "down", "workers": 0}
     if checks["redis"] == "ok" and checks["workers"] >= 1:
         return json_response({"status": "ready", "checks": checks})
-    problem = {"type": "/problems/not-ready", "title": "Not ready", "status": 503,
-               "detail": "Redis is down" if checks["redis"] == "down" else "no worker is alive",
-               "checks": checks}
-    response = json_response(problem, 503, headers={"Retry-After": "5"})
-    response.content_type = PROBLEM_TYPE
-    return response
+    raise NotReadyError(checks)
 
 
 class _RedisCollector(Collector):

@@ -4,36 +4,27 @@ from __future__ import annotations
 
 import logging
 
-import kombu.exceptions
-import orjson
 import redis.exceptions
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from api.responses import PROBLEM_TYPE, problem_response
-from shared.errors import PredqError, UnavailableError
+from api.responses import problem_response
+from shared.errors import TRANSIENT_REDIS_ERRORS, HttpError, PredqError, UnavailableError
 
 log = logging.getLogger(__name__)
-
-BROKER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
-                 kombu.exceptions.OperationalError)
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(PredqError, problem_response)
     app.register_error_handler(HTTPException, _http_problem)
-    for error in BROKER_ERRORS:
+    for error in TRANSIENT_REDIS_ERRORS:
         app.register_error_handler(error, _redis_down)
     app.register_error_handler(redis.exceptions.ResponseError, _redis_refused)
     app.register_error_handler(Exception, _unexpected)
 
 
 def _http_problem(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    problem = {"type": f"/problems/http-{status}", "title": exc.name, "status": status,
-               "detail": exc.description or exc.name}
-    response = Response(orjson.dumps(problem), status=status, content_type=PROBLEM_TYPE)
+    response = problem_response(HttpError(exc.code or 500, exc.name, exc.description or exc.name))
     for name, value in exc.get_headers():
         if name.lower() == "allow":
             response.headers["Allow"] = value

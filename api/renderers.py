@@ -5,22 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shared.errors import JobEndedError
 from shared.job import Job
 from shared.outputs import json_values
-
-
-class StreamEnded(Exception):
-    """A followed job failed or was cancelled: the stream stops early with this problem."""
-
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(problem.get("detail"))
-        self.problem = problem
 
 
 def ndjson_body(job: Job, chunks: Iterator[pa.Table]) -> Iterator[bytes]:
@@ -28,8 +20,8 @@ def ndjson_body(job: Job, chunks: Iterator[pa.Table]) -> Iterator[bytes]:
         for chunk in chunks:
             values = json_values(chunk, job.method, len(job.passthrough))
             yield b"".join(orjson.dumps(v) + b"\n" for v in values)
-    except StreamEnded as ended:
-        yield orjson.dumps({"error": ended.problem}) + b"\n"
+    except JobEndedError as ended:
+        yield orjson.dumps({"error": ended.to_problem()}) + b"\n"
 
 
 def csv_body(chunks: Iterator[pa.Table]) -> Iterator[str]:
@@ -45,7 +37,7 @@ def csv_body(chunks: Iterator[pa.Table]) -> Iterator[str]:
                        for column in chunk.columns]
             writer.writerows(zip(*columns, strict=True))
             yield out.getvalue()
-    except StreamEnded:
+    except JobEndedError:
         return
 
 
@@ -87,7 +79,7 @@ def parquet_body(chunks: Iterator[pa.Table]) -> Iterator[bytes]:
                 writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), chunk.schema, compression="zstd")
             writer.write_table(chunk.cast(writer.schema) if chunk.schema != writer.schema else chunk)
             yield sink.take()
-    except StreamEnded:
+    except JobEndedError:
         pass  # the file stays unfinished: a reader refuses it, as a client must notice
     else:
         if writer is not None:

@@ -10,12 +10,12 @@ import pyarrow as pa
 from flask import Response, request, stream_with_context
 
 from api import params
-from api.renderers import StreamEnded, csv_body, ndjson_body, parquet_body
+from api.renderers import csv_body, ndjson_body, parquet_body
 from api.responses import json_response
-from api.services import Services
-from shared.errors import BadRequestError, ConflictError
+from shared.errors import BadRequestError, ConflictError, JobEndedError
 from shared.job import Job, JobStatus
 from shared.resource import result_values
+from shared.services import Services
 
 FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson",
            "parquet": "application/vnd.apache.parquet"}
@@ -72,21 +72,18 @@ def _stored_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
 
 
 def _follow_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
-    """Each chunk's results in order, as soon as it is scored; StreamEnded if the job ends otherwise."""
+    """Each chunk's results in order, as soon as it is scored; JobEndedError if the job ends otherwise."""
     for index in range(job.chunks_total):
         while not svc.store.chunk_is_done(job.job_id, index):
             current = svc.store.get(job.job_id)
             if current.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-                raise StreamEnded(_ended_problem(current))
+                raise _ended(current)
             time.sleep(FOLLOW_POLL_SECONDS)
         chunk = svc.store.find_chunk_result(job, index)
         if chunk is None:
-            raise StreamEnded(_ended_problem(svc.store.get(job.job_id)))
+            raise _ended(svc.store.get(job.job_id))
         yield chunk
 
 
-def _ended_problem(job: Job) -> dict[str, Any]:
-    if job.error:
-        return job.error
-    return {"type": "/problems/job-cancelled", "title": "Job cancelled", "status": 409,
-            "detail": f"job {job.job_id} was {job.status.value} before every row was scored"}
+def _ended(job: Job) -> JobEndedError:
+    return JobEndedError(job.job_id, job.status.value, job.error)

@@ -7,10 +7,11 @@ from typing import BinaryIO, cast
 import pyarrow as pa
 from flask import request
 
-from api.services import Services
+from shared.batch import Batch, limited_blocks
 from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
-from shared.parsing.submission import Batch, Limits, limited_blocks, open_batch
+from shared.parsing.submission import Limits, open_batch
+from shared.services import Services
 from shared.store import as_table
 
 

@@ -19,7 +19,8 @@ def figures(rows: int) -> dict[str, dict[str, float | None]]:
     X = make_rows(rows, seed=1)
     churn = pa.Table.from_pandas(churn_frame(rows, seed=1), preserve_index=False)
     return {
-        "bench-logreg": {"npy": len(encode_array(X)) / rows, "arrow": len(encode_table(array_table(X, FEATURES))) / rows},
+        "bench-logreg": {"npy": len(encode_array(X)) / rows,
+                         "arrow": len(encode_table(array_table(X, FEATURES))) / rows},
         # .npy held float64 only: a string column could not be stored at all before.
         "churn": {"npy": None, "arrow": len(encode_table(churn)) / rows,
                   "arrow_uncompressed": _raw(churn) / rows},

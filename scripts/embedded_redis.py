@@ -41,15 +41,21 @@ class EmbeddedRedis:
     def kind(self) -> str:
         return f"redis-server ({self.binary})" if self.binary else "embedded fake Redis (fakeredis)"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The redis-server process (None for the in-process fake)."""
+        return self._process
+
     def start(self) -> EmbeddedRedis:
         if self.binary:
-            self._start_server()
+            self.start_server()
         else:
             self._start_fake()
-        self._wait_until_up()
+        self.wait_until_up()
         return self
 
-    def _start_server(self) -> None:
+    def start_server(self) -> None:
+        """Start redis-server (again, after a stop: same port and directory, so it reloads its append-only file)."""
         args = [self.binary or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.dir),
                 "--maxmemory-policy", "noeviction", "--logfile", str(self.dir / "redis.log")]
@@ -64,7 +70,7 @@ class EmbeddedRedis:
         threading.Thread(target=server.serve_forever, name="fake-redis", daemon=True).start()
         self._fake = server
 
-    def _wait_until_up(self, timeout: float = 10.0) -> None:
+    def wait_until_up(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         while True:

@@ -1,25 +1,41 @@
-"""Every error predq answers with, each carrying its HTTP status.
+"""Every error predq raises, and the one place problem objects (RFC 9457) are built.
 
-    PredqError                      (500)
+    PredqError                      (500) base: anything predq raises derives from it
     ├── BadRequestError             400 a body or query that cannot be parsed or has the wrong shape
     ├── UnauthorizedError           401 no API key, or an unknown one
     ├── NotFoundError               404
     │   ├── JobNotFoundError
     │   └── ModelNotFoundError
     ├── ConflictError               409 results of an unfinished job, cancelling a finished one
+    │   └── JobEndedError           409 a followed job that failed or was cancelled before its last row
     ├── PayloadTooLargeError        413 over the byte or row limit
+    │   └── RowLimitError           413 over MAX_ROWS
     ├── UnsupportedMediaTypeError   415
     ├── UnprocessableError          422 a parsed body that does not fit the model
-    └── UnavailableError            503 Redis down, queue full
+    ├── UnavailableError            503 Redis down, queue full
+    │   └── NotReadyError           503 /readyz: Redis down or no worker alive
+    ├── HttpError                   any status werkzeug answers for routing (404 route, 405 method)
+    ├── ChunkFailedError            rows a worker cannot score; their job ends failed
+    ├── ModelLoadError              a model file that is missing, altered, or unreadable
+    ├── SettingsError               a malformed environment variable (also a ValueError)
+    └── EvictingRedisError          Redis may evict keys: workers refuse to start
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+
+import kombu.exceptions
+import redis.exceptions
 
 MAX_LISTED_ERRORS = 100
 """A validation problem lists at most this many errors."""
+
+TRANSIENT_REDIS_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError, kombu.exceptions.OperationalError)
+"""Redis (or the broker on it) is away for a while: a restart, a failover, a dataset loading. Retry, or 503."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +57,9 @@ class FieldError:
 
 
 class PredqError(Exception):
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal server error"
-    slug: ClassVar[str] = "internal"
+    status: int = 500
+    title: str = "Internal server error"
+    slug: str = "internal"
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None,
                  retry_after: int | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -97,10 +113,29 @@ class ConflictError(PredqError):
     slug = "conflict"
 
 
+class JobEndedError(ConflictError):
+    """A followed job failed or was cancelled: its result stream stops early with `problem`."""
+
+    title = "Job cancelled"
+    slug = "job-cancelled"
+
+    def __init__(self, job_id: str, status: str, error: dict[str, Any] | None) -> None:
+        super().__init__(f"job {job_id} was {status} before every row was scored")
+        self.error = error
+
+    def to_problem(self) -> dict[str, Any]:
+        """The failed job's own problem; a cancel's otherwise."""
+        return self.error if self.error else super().to_problem()
+
+
 class PayloadTooLargeError(PredqError):
     status = 413
     title = "Payload too large"
     slug = "payload-too-large"
+
+
+class RowLimitError(PayloadTooLargeError):
+    """More rows than MAX_ROWS (or, for the synchronous route, SYNC_MAX_ROWS)."""
 
 
 class UnsupportedMediaTypeError(PredqError):
@@ -119,3 +154,46 @@ class UnavailableError(PredqError):
     status = 503
     title = "Service unavailable"
     slug = "unavailable"
+
+
+class NotReadyError(UnavailableError):
+    title = "Not ready"
+    slug = "not-ready"
+
+    def __init__(self, checks: dict[str, Any]) -> None:
+        super().__init__("Redis is down" if checks.get("redis") == "down" else "no worker is alive",
+                         retry_after=5, extra={"checks": checks})
+
+
+class HttpError(PredqError):
+    """What werkzeug answers by itself (an unknown route, a method a route does not take), as a problem."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.slug = f"http-{status}"
+
+
+class ChunkFailedError(PredqError):
+    """Rows that cannot be scored; their job ends failed with `for_rows`'s problem."""
+
+    title = "Rows could not be scored"
+    slug = "chunk-failed"
+
+    def for_rows(self, index: int, start: int, stop: int) -> dict[str, Any]:
+        """The problem a job failed at chunk `index` (rows [start, stop)) carries."""
+        detail = f"rows {start} to {stop - 1} (chunk {index}) could not be scored: {self.detail}"
+        return {**ChunkFailedError(detail).to_problem(), "rows": {"start": start, "stop": stop}}
+
+
+class ModelLoadError(PredqError):
+    """A model file that is missing, altered, or unreadable."""
+
+
+class SettingsError(PredqError, ValueError):
+    """A malformed environment variable; the message names it."""
+
+
+class EvictingRedisError(PredqError):
+    """Redis runs with a maxmemory-policy other than noeviction."""

@@ -90,13 +90,6 @@ class Job:
         start = index * self.chunk_rows
         return start, min(start + self.chunk_rows, self.rows)
 
-    def failure(self, index: int, reason: str) -> dict[str, Any]:
-        """The problem object of a job that failed at chunk `index`, naming the rows it could not score."""
-        start, stop = self.chunk_bounds(index)
-        return {"type": "/problems/chunk-failed", "title": "Rows could not be scored", "status": 500,
-                "detail": f"rows {start} to {stop - 1} (chunk {index}) could not be scored: {reason}",
-                "rows": {"start": start, "stop": stop}}
-
     def rows_per_second(self, now: float) -> float | None:
         if not self.chunks_done or self.started_at is None:
             return None

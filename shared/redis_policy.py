@@ -6,11 +6,9 @@ import logging
 
 import redis
 
+from shared.errors import EvictingRedisError
+
 log = logging.getLogger(__name__)
-
-
-class EvictingRedisError(RuntimeError):
-    """Redis runs with a maxmemory-policy other than noeviction."""
 
 
 def check_no_eviction(client: redis.Redis) -> None:

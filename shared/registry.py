@@ -14,7 +14,7 @@ from typing import Any
 import joblib
 import sklearn
 
-from shared.errors import ModelNotFoundError
+from shared.errors import ModelLoadError, ModelNotFoundError
 from shared.schema import Schema, SchemaError, is_all_number, numeric_schema, parse_schema
 
 MODEL_FILE = "model.joblib"
@@ -168,10 +168,6 @@ def _read_version(name: str, folder: Path) -> ModelEntry | None:
     except (OSError, ValueError, KeyError, SchemaError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
         return None
-
-
-class ModelLoadError(RuntimeError):
-    """A model file that is missing, altered, or unreadable."""
 
 
 _loaded: dict[tuple[str, str], Any] = {}

@@ -23,10 +23,10 @@ return 1
 
 START_CHUNK = """
 -- KEYS: job hash, done set; ARGV: chunk index, now (s), most attempts
--- 'run' when the chunk should be scored; 'poison' past its attempts; else why not
+-- a ChunkStart value: 'run', 'poison' past its attempts, 'done', 'ended' (job terminal), 'gone'
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
-if status ~= 'queued' and status ~= 'running' then return status end
+if status ~= 'queued' and status ~= 'running' then return 'ended' end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts:' .. ARGV[1], 1)
 if attempts > tonumber(ARGV[3]) then return 'poison' end
@@ -39,10 +39,10 @@ return 'run'
 FINISH_CHUNK = """
 -- KEYS: job hash, done set, result key, input key, active set
 -- ARGV: chunk index, rows in chunk, result bytes, now (s), ttl seconds, job id
--- 'finished' when this chunk completed the job; 'recorded'; 'duplicate'; or the job's terminal status
+-- a ChunkFinish value: 'finished' when this chunk completed the job, 'recorded', 'duplicate', 'ended', 'gone'
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
-if status ~= 'queued' and status ~= 'running' then return status end
+if status ~= 'queued' and status ~= 'running' then return 'ended' end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'duplicate' end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
@@ -59,12 +59,12 @@ return 'recorded'
 
 END_JOB = """
 -- KEYS: job hash, active set; ARGV: new status, now (s), error json, job id
--- the status before, when the job was not terminal and now is; else its terminal status or 'gone'
+-- {EndVerdict, status after}: {'ended', new status}, {'already', its terminal status}, or {'gone'}
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'gone' end
-if status ~= 'queued' and status ~= 'running' then return 'terminal:' .. status end
+if not status then return {'gone'} end
+if status ~= 'queued' and status ~= 'running' then return {'already', status} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
 redis.call('ZREM', KEYS[2], ARGV[4])
-return status
+return {'ended', ARGV[1]}
 """

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from shared.errors import SettingsError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_CHUNK_ROWS = 10_000
@@ -14,10 +16,6 @@ DEFAULT_CHUNK_ROWS = 10_000
 
 DEFAULT_MAX_BODY_BYTES = 1 << 30
 """A request body larger than this is refused with 413."""
-
-
-class SettingsError(ValueError):
-    """A malformed environment variable; the message names it."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from shared.errors import JobNotFoundError, UnavailableError
 from shared.job import Job, JobStatus
 from shared.keys import key
 from shared.outputs import result_table
+from shared.transitions import ChunkFinish, ChunkStart, Ending, EndVerdict
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 """128 random bits in hex; anything else names no job."""
@@ -269,14 +270,13 @@ class JobStore:
         return int(self.redis.zcard(ACTIVE))
 
     # ---------------------------------------------------------------- chunk transitions
-    def start_chunk(self, job_id: str, index: int, max_attempts: int) -> str:
-        """'run' when chunk `index` should be scored now; 'poison' past `max_attempts` tries; else why not
-        ('done', a terminal status, 'gone')."""
+    def start_chunk(self, job_id: str, index: int, max_attempts: int) -> ChunkStart:
+        """Whether chunk `index` should be scored now, counting the attempt; POISON past `max_attempts`."""
         answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time()), max_attempts])
-        return _text(answer)
+        return ChunkStart(_text(answer))
 
-    def finish_chunk(self, job: Job, index: int, result: pa.Table | np.ndarray) -> str:
-        """Record a chunk's result once: 'finished', 'recorded', 'duplicate', or the job's terminal status."""
+    def finish_chunk(self, job: Job, index: int, result: pa.Table | np.ndarray) -> ChunkFinish:
+        """Record a chunk's result once; FINISHED when it was the job's last chunk."""
         if isinstance(result, np.ndarray):
             result = result_table(job.method, result, job.classes)
         start, stop = job.chunk_bounds(index)
@@ -285,13 +285,13 @@ class JobStore:
         args: list[str | bytes | int] = [index, stop - start, encode_table(result), repr(time.time()), self.ttl,
                                          job.job_id]
         answer = self._finish(keys=keys, args=args)
-        return _text(answer)
+        return ChunkFinish(_text(answer))
 
-    def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None) -> str:
-        """Move a live job to a terminal `status`; the status it had, or 'terminal:<s>' / 'gone'."""
+    def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None) -> Ending:
+        """Move a live job to a terminal `status` (once, whoever else tries)."""
         args: list[str | bytes] = [status.value, repr(time.time()), orjson.dumps(error) if error else "", job_id]
-        answer = self._end(keys=[job_key(job_id), ACTIVE], args=args)
-        return _text(answer)
+        verdict, *after = (_text(part) for part in self._end(keys=[job_key(job_id), ACTIVE], args=args))
+        return Ending(EndVerdict(verdict), JobStatus(after[0]) if after else None)
 
     def record_callback(self, job_id: str, attempt: dict[str, object]) -> None:
         """Append one delivery attempt to the job's `callbacks` (one deliverer per job at a time)."""
@@ -300,12 +300,12 @@ class JobStore:
         attempts.append(attempt)
         self.redis.hset(job_key(job_id), "callbacks", orjson.dumps(attempts))
 
-    def cancel(self, job: Job) -> str:
-        """Cancel a live job and drop its data; what `end_job` answers."""
-        before = self.end_job(job.job_id, JobStatus.CANCELLED)
-        if not before.startswith("terminal:") and before != "gone":
+    def cancel(self, job: Job) -> Ending:
+        """Cancel a live job and drop its data."""
+        ending = self.end_job(job.job_id, JobStatus.CANCELLED)
+        if ending.by_this_call:
             self._drop_data(job)
-        return before
+        return ending
 
     def discard(self, job: Job) -> None:
         """Remove every trace of a job whose submission was refused after it was stored.

@@ -12,12 +12,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.services import build_services
 from scripts import make_models
-from shared.metrics import MetricsRecorder
 from shared.registry import ModelRegistry, write_model
+from shared.services import Services, build_services
 from shared.settings import Settings
 from shared.store import JobStore
+from worker.runtime import REDIS_PATIENCE_SECONDS
+from worker.scoring import ModelScorer
 
 UNIT_CHUNK_ROWS = 4
 """Tiny chunks, so a handful of rows already spans several chunks."""
@@ -77,9 +78,28 @@ def queue() -> RecordingQueue:
     return RecordingQueue()
 
 
+def chunk_runner(services: Services, queue: RecordingQueue) -> Callable[[], list[str]]:
+    """Runs every chunk message `queue` recorded through the lifecycle, as a worker would; their outcomes."""
+    worker = build_services(services.settings, services.redis, queue, REDIS_PATIENCE_SECONDS, services.store)
+    scorer = ModelScorer(worker.registry, worker.settings)
+
+    def run() -> list[str]:
+        outcomes = [worker.lifecycle.run_chunk(job_id, index, scorer, "test-worker").value
+                    for job_id, index in queue.messages]
+        queue.messages.clear()
+        return outcomes
+
+    return run
+
+
 @pytest.fixture
-def app(settings: Settings, redis_client: redis.Redis, queue: RecordingQueue) -> Flask:
-    return create_app(services=build_services(settings, redis_client, queue))
+def services(settings: Settings, redis_client: redis.Redis, queue: RecordingQueue) -> Services:
+    return build_services(settings, redis_client, queue)
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    return create_app(services=services)
 
 
 @pytest.fixture
@@ -88,21 +108,9 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def run_queued(settings: Settings, redis_client: redis.Redis, store: JobStore, registry: ModelRegistry,
-               queue: RecordingQueue) -> Callable[[], list[str]]:
-    """Run every recorded chunk message through the worker's chunk runner; their outcomes."""
-    from worker.chunks import run_chunk
-    from worker.context import WorkerContext
-
-    ctx = WorkerContext(settings, store, registry, MetricsRecorder(redis_client, settings.result_ttl_seconds),
-                        queue=queue)
-
-    def run() -> list[str]:
-        outcomes = [run_chunk(ctx, job_id, index) for job_id, index in queue.messages]
-        queue.messages.clear()
-        return outcomes
-
-    return run
+def run_queued(services: Services, queue: RecordingQueue) -> Callable[[], list[str]]:
+    """Run every recorded chunk message as a worker would; their outcomes."""
+    return chunk_runner(services, queue)
 
 
 @pytest.fixture

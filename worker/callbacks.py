@@ -9,25 +9,25 @@ import orjson
 
 from shared import callbacks
 from shared.resource import full_job_resource, rfc3339
-from worker.context import WorkerContext
+from shared.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def deliver(ctx: WorkerContext, job_id: str, attempt: int) -> str:
+def deliver(svc: Services, job_id: str, attempt: int) -> str:
     """POST the job to its callback_url once; schedule the next attempt when it is not taken."""
-    job = ctx.store.find(job_id)
+    job = svc.store.find(job_id)
     if job is None or job.callback_url is None:
         return "gone"
-    body = orjson.dumps(full_job_resource(ctx.store, job, ctx.settings.inline_results_max),
+    body = orjson.dumps(full_job_resource(svc.store, job, svc.settings.inline_results_max),
                         option=orjson.OPT_SERIALIZE_NUMPY)
-    status = callbacks.post(job.callback_url, body, ctx.settings.callback_secret)
-    ctx.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
+    status = callbacks.post(job.callback_url, body, svc.settings.callback_secret)
+    svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
                                        "status_code": status or None, "at": rfc3339(time.time())})
     if 200 <= status < 300:
         return "delivered"
-    if attempt >= callbacks.MAX_ATTEMPTS or ctx.queue is None:
+    if attempt >= callbacks.MAX_ATTEMPTS or svc.queue is None:
         log.warning("callback of job %s to %s given up after %d attempts", job_id, job.callback_url, attempt)
         return "given up"
-    ctx.queue.callback(job_id, attempt + 1, callbacks.backoff_seconds(attempt))
+    svc.queue.callback(job_id, attempt + 1, callbacks.backoff_seconds(attempt))
     return "retrying"

@@ -3,41 +3,60 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
+from celery import Celery
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from celery.worker import state
 
 from shared import workers
+from shared.errors import EvictingRedisError
 from shared.queue import SCORE_CHUNK
 from shared.redis_client import connect
-from shared.redis_policy import EvictingRedisError, check_no_eviction
+from shared.redis_policy import check_no_eviction
 from shared.workers import Chunk
-from worker.celery_app import app, settings
+from worker.runtime import WorkerRuntime
 from worker.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
-_stop = threading.Event()
-_identity: dict[str, str] = {}
 
 
-def worker_id() -> str:
-    return _identity.get("id", f"worker|{os.getpid()}")
+def connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
+    """Hook the runtime to this app's worker start and stop (receivers of another app's worker do nothing)."""
+
+    def ours(sender: Any) -> bool:
+        return getattr(sender, "app", app) is app
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        if ours(sender):
+            refuse_evicting_redis(runtime)
+            runtime.node = getattr(sender, "hostname", None) or runtime.node
+
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if ours(sender):
+            for name, target in (("predq-heartbeat", _beat), ("predq-sweeper", _sweep)):
+                threading.Thread(target=target, args=(runtime,), name=name, daemon=True).start()
+
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        if ours(sender):
+            runtime.stopping.set()
+
+    uid = f"predq-{id(app)}"
+    worker_init.connect(on_init, weak=False, dispatch_uid=uid)
+    worker_ready.connect(on_ready, weak=False, dispatch_uid=uid)
+    worker_shutdown.connect(on_shutdown, weak=False, dispatch_uid=uid)
 
 
-@worker_init.connect
-def refuse_evicting_redis(sender: Any = None, **_: Any) -> None:
+def refuse_evicting_redis(runtime: WorkerRuntime) -> None:
     """Before anything is consumed: a Redis that may evict keys would lose queued chunks.
 
     SystemExit, because Celery logs and swallows any Exception a signal receiver raises."""
     try:
-        check_no_eviction(connect(settings.redis_url))
+        check_no_eviction(connect(runtime.settings.redis_url))
     except EvictingRedisError as exc:
         log.critical("refusing to start: %s", exc)
         raise SystemExit(f"predq worker refuses to start: {exc}") from exc
-    _identity["id"] = f"{getattr(sender, 'hostname', None) or 'worker'}|{os.getpid()}"
 
 
 def held_chunks() -> set[Chunk]:
@@ -58,35 +77,24 @@ def held_chunks() -> set[Chunk]:
     return held
 
 
-def _beat() -> None:
-    client = connect(settings.redis_url)
-    while not _stop.is_set():
+def _beat(runtime: WorkerRuntime) -> None:
+    client = connect(runtime.settings.redis_url)
+    while not runtime.stopping.is_set():
         try:
-            workers.stamp(client, worker_id(), held_chunks())
+            workers.stamp(client, runtime.worker_id, held_chunks())
         except Exception as exc:  # Redis away: try again next beat
             log.warning("heartbeat failed: %s", exc)
-        _stop.wait(workers.HEARTBEAT_SECONDS)
+        runtime.stopping.wait(workers.HEARTBEAT_SECONDS)
     try:
-        workers.forget(client, worker_id())
+        workers.forget(client, runtime.worker_id)
     except Exception as exc:
-        log.warning("could not remove %s from the live workers: %s", worker_id(), exc)
+        log.warning("could not remove %s from the live workers: %s", runtime.worker_id, exc)
 
 
-def _sweep() -> None:
-    sweeper = Sweeper(settings, connect(settings.redis_url), app, worker_id())
-    while not _stop.wait(sweeper.interval):
+def _sweep(runtime: WorkerRuntime) -> None:
+    sweeper = Sweeper(runtime.services(), runtime.worker_id)
+    while not runtime.stopping.wait(sweeper.interval):
         try:
             sweeper.run_once()
         except Exception as exc:
             log.warning("sweep failed: %s", exc)
-
-
-@worker_ready.connect
-def start_background_threads(**_: Any) -> None:
-    for name, target in (("predq-heartbeat", _beat), ("predq-sweeper", _sweep)):
-        threading.Thread(target=target, name=name, daemon=True).start()
-
-
-@worker_shutdown.connect
-def stop_background_threads(**_: Any) -> None:
-    _stop.set()

@@ -11,23 +11,17 @@ job that never ends.
 from __future__ import annotations
 
 import base64
-import logging
 import time
-from collections.abc import Iterable
 from typing import cast
 
 import orjson
 import redis
-from celery import Celery
 
 from shared import workers
-from shared.endings import ended_now, job_ended
-from shared.job import Job, JobStatus
+from shared.job import Job
 from shared.keys import key
-from shared.metrics import MetricsRecorder
-from shared.queue import SCORE_CHUNK, CeleryChunkQueue, ChunkQueue
-from shared.settings import Settings
-from shared.store import JobStore
+from shared.queue import SCORE_CHUNK
+from shared.services import Services
 from shared.workers import Chunk
 
 LOCK = key("sweeper", "lock")
@@ -36,7 +30,6 @@ SWEEP_SECONDS = 3.0
 CONFIRM_SECONDS = 5.0
 """A chunk must look orphaned for this long before it is enqueued again (stamps lag by a heartbeat)."""
 
-log = logging.getLogger(__name__)
 
 
 def queued_chunks(client: redis.Redis, queue: str) -> set[Chunk]:
@@ -66,14 +59,12 @@ def _message_args(raw: bytes) -> Chunk | None:
 class Sweeper:
     interval = SWEEP_SECONDS
 
-    def __init__(self, settings: Settings, client: redis.Redis, app: Celery | None, owner: str,
-                 queue: ChunkQueue | None = None) -> None:
-        self.settings = settings
-        self.redis = client
+    def __init__(self, services: Services, owner: str) -> None:
+        self.settings = services.settings
+        self.redis = services.redis
+        self.store = services.store
+        self.lifecycle = services.lifecycle
         self.owner = owner
-        self.store = JobStore(client, settings.result_ttl_seconds)
-        self.metrics = MetricsRecorder(client, settings.result_ttl_seconds)
-        self.queue = queue or CeleryChunkQueue(cast(Celery, app))
 
     def run_once(self, now: float | None = None) -> dict[str, int]:
         """One sweep, if this worker wins the lock; counts of what it did."""
@@ -96,8 +87,9 @@ class Sweeper:
                 report["forgotten"] += 1
                 continue
             orphans = self._orphans(job, waiting)
-            if orphans and not all(self.store.input_exists(job_id, i) for i in orphans):
-                self._fail_lost(job, orphans)
+            lost = next((i for i in orphans if not self.store.input_exists(job_id, i)), None)
+            if lost is not None:
+                self.lifecycle.fail_lost_input(job, lost)
                 report["failed"] += 1
                 continue
             confirmed = []
@@ -109,8 +101,7 @@ class Sweeper:
                 else:
                     suspects[name] = first
             if confirmed:
-                log.warning("job %s: chunks %s lost their messages; enqueuing them again", job_id, confirmed)
-                self.queue.resend(job_id, confirmed)
+                self.lifecycle.resend(job_id, confirmed)
                 report["resent"] += len(confirmed)
         self._save_suspects(suspects)
         return report
@@ -118,14 +109,6 @@ class Sweeper:
     def _orphans(self, job: Job, waiting: set[Chunk]) -> list[int]:
         done = self.store.done_chunks(job.job_id)
         return [i for i in range(job.chunks_total) if i not in done and (job.job_id, i) not in waiting]
-
-    def _fail_lost(self, job: Job, orphans: Iterable[int]) -> None:
-        lost = next(i for i in orphans if not self.store.input_exists(job.job_id, i))
-        before = self.store.end_job(job.job_id, JobStatus.FAILED, job.failure(lost, "its input is no longer in "
-                                                                                   "Redis (was Redis restarted "
-                                                                                   "without persistence?)"))
-        if ended_now(before):
-            job_ended(self.metrics, self.queue, job, JobStatus.FAILED)
 
     def _suspects(self) -> dict[str, float]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(SUSPECTS))

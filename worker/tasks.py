@@ -1,23 +1,23 @@
-"""The Celery tasks: thin wrappers that hand ids to the chunk runner."""
+"""The Celery tasks: ids in, one lifecycle call, a word out."""
 
 from __future__ import annotations
 
-from celery import Task
+from celery import Celery, Task
 
 from shared.queue import DELIVER_CALLBACK, SCORE_CHUNK
 from worker.callbacks import deliver
-from worker.celery_app import app
-from worker.chunks import run_chunk
-from worker.context import process_context
+from worker.runtime import WorkerRuntime
 
 
-@app.task(name=DELIVER_CALLBACK, bind=True)
-def deliver_callback(self: Task, job_id: str, attempt: int) -> str:
-    """POST a finished job to its callback_url; the next attempt is a new message."""
-    return deliver(process_context(self.request.hostname or "worker"), job_id, attempt)
+def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
+    @app.task(name=SCORE_CHUNK, bind=True)
+    def score_chunk(task: Task, job_id: str, index: int) -> str:
+        """Score one chunk; safe to run any number of times."""
+        lifecycle = runtime.services().lifecycle
+        outcome = lifecycle.run_chunk(job_id, index, runtime.scorer(), task.request.hostname or runtime.node)
+        return str(outcome.value)
 
-
-@app.task(name=SCORE_CHUNK, bind=True)
-def score_chunk(self: Task, job_id: str, index: int) -> str:
-    """Score one chunk; safe to run any number of times."""
-    return run_chunk(process_context(self.request.hostname or "worker"), job_id, index)
+    @app.task(name=DELIVER_CALLBACK, bind=True)
+    def deliver_callback(task: Task, job_id: str, attempt: int) -> str:
+        """POST a finished job to its callback_url; the next attempt is a new message."""
+        return deliver(runtime.services(), job_id, attempt)

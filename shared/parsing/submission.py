@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 
+from shared.batch import Batch, check_row_count
 from shared.errors import (
     BadRequestError,
-    PayloadTooLargeError,
     PredqError,
     UnprocessableError,
     UnsupportedMediaTypeError,
@@ -45,18 +45,6 @@ class Limits:
     max_rows: int
     callback_hosts: frozenset[str] = frozenset()
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A batch whose parameters fit its model; its rows are validated as `blocks` is consumed."""
-
-    model: ModelEntry
-    method: str
-    blocks: Iterator[np.ndarray | pa.Table]
-    metadata: dict[str, Any]
-    callback_url: str | None = None
-    passthrough: tuple[str, ...] = ()
 
 
 def media_type(content_type: str | None) -> str:
@@ -162,29 +150,6 @@ def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: M
     table = rows_to_table(instances, spec, 0, errors)
     errors.raise_if_any("the instances")
     return Batch(model, method, iter([table]), metadata, callback, spec.passthrough)
-
-
-class RowLimitError(PayloadTooLargeError):
-    """More rows than the limit in force."""
-
-
-def check_row_count(n_rows: int, max_rows: int) -> None:
-    if n_rows == 0:
-        raise UnprocessableError("the batch has no rows")
-    if n_rows > max_rows:
-        raise RowLimitError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
-
-
-def limited_blocks(blocks: Iterator[np.ndarray | pa.Table], max_rows: int) -> Iterator[np.ndarray | pa.Table]:
-    """`blocks`, raising 413 as soon as they pass `max_rows` rows and 422 if there are none."""
-    total = 0
-    for X in blocks:
-        total += len(X)
-        if total > max_rows:
-            raise RowLimitError(f"the batch has more than {max_rows} rows, the limit (MAX_ROWS)")
-        yield X
-    if total == 0:
-        raise UnprocessableError("the batch has no rows")
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:

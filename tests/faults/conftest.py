@@ -19,7 +19,6 @@ import pytest
 from scripts.make_models import write_demo_models
 from shared.registry import write_model
 from shared.settings import REPO_ROOT
-from tests.faults.models import PoisonModel, SlowModel
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack, fault_stack_of
 from tests.faults.support import (
@@ -31,6 +30,7 @@ from tests.faults.support import (
     Client,
 )
 from tests.integration.support import start_stack
+from tests.models import PoisonModel, SlowModel
 
 REPORT_PATH = REPO_ROOT / "docs" / "faults.md"
 MAX_QUEUED_JOBS = 40

@@ -140,8 +140,8 @@ class FaultStack:
 
     # ------------------------------------------------------------ Redis
     def redis_process(self) -> subprocess.Popen[bytes]:
-        assert self.stack.redis is not None and self.stack.redis._process is not None
-        return self.stack.redis._process
+        assert self.stack.redis is not None and self.stack.redis.process is not None
+        return self.stack.redis.process
 
     def stop_redis(self, sig: signal.Signals) -> None:
         proc = self.redis_process()
@@ -158,7 +158,7 @@ class FaultStack:
         assert embedded is not None
         deadline = time.monotonic() + timeout
         while True:
-            embedded._start_server()
+            embedded.start_server()
             proc = self.redis_process()
             try:
                 proc.wait(0.5)  # it exits at once when it cannot bind
@@ -168,7 +168,7 @@ class FaultStack:
                 log = (embedded.dir / "redis.log").read_text(errors="replace")[-500:]
                 raise AssertionError(f"redis-server could not start again on port {embedded.port}: {log}")
             time.sleep(0.5)
-        embedded._wait_until_up(timeout=max(deadline - time.monotonic(), 5))
+        embedded.wait_until_up(timeout=max(deadline - time.monotonic(), 5))
         self.check_redis_is_ours()
 
     def check_redis_is_ours(self) -> None:
@@ -178,8 +178,8 @@ class FaultStack:
             "while Redis was down?")
 
     def redis_up(self) -> bool:
-        return self.stack.redis is not None and self.stack.redis._process is not None and \
-            self.stack.redis._process.poll() is None
+        process = self.stack.redis.process if self.stack.redis is not None else None
+        return process is not None and process.poll() is None
 
     # ------------------------------------------------------------ the API
     def kill_api(self, sig: signal.Signals) -> None:

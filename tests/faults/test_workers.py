@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.faults.models import POISON_SENTINEL
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack
 from tests.faults.support import (
@@ -26,6 +25,7 @@ from tests.faults.support import (
     until,
     wait_running,
 )
+from tests.models import POISON_SENTINEL
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 

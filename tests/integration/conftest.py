@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,16 @@ import redis
 
 from scripts.make_models import DEMO_MODELS, write_demo_models
 from scripts.stack import LocalStack
-from shared.registry import DESCRIPTOR_FILE, MODEL_FILE, file_sha256
+from shared.registry import DESCRIPTOR_FILE, MODEL_FILE, file_sha256, write_model
 from shared.settings import REPO_ROOT
-from tests.integration.support import Api, start_stack
+from tests.integration.support import Api, Gate, gated_rows, start_stack, wait_held, wait_queue_idle
+from tests.models import GATE_FEATURES, GatedModel
 
 INTEGRATION_CHUNK_ROWS = 100
 """Rows per chunk in the session stack."""
+
+GATED_MODEL = "gated"
+"""tests.models.GatedModel behind the session's gate: rows from `gated_rows` answer their sums."""
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +41,13 @@ def stack_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if not _intact(target / DESCRIPTOR_FILE):  # caught mid-rewrite: train this one afresh
                 shutil.rmtree(target)
     write_demo_models(root, log=lambda _line: None)
+    write_model(root, GATED_MODEL, 1, GatedModel(str(root / "gate")), GATE_FEATURES, False)
     return root
+
+
+@pytest.fixture(scope="session")
+def gate(stack_model_dir: Path) -> Gate:
+    return Gate(stack_model_dir / "gate")
 
 
 def _intact(descriptor: Path) -> bool:
@@ -67,3 +78,30 @@ def stack_redis(stack: LocalStack) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(stack.redis_url)
     yield client
     client.close()
+
+
+@dataclass(frozen=True)
+class HeldWorkers:
+    """Every stack worker scoring one chunk of `job_id` behind the closed gate."""
+
+    job_id: str
+    gate: Gate
+
+    def release(self) -> None:
+        self.gate.open()
+
+
+@pytest.fixture
+def held_workers(api: Api, stack: LocalStack, stack_redis: redis.Redis, gate: Gate) -> Iterator[HeldWorkers]:
+    """Both workers busy until `release()` (or the test's end): jobs submitted meanwhile stay queued."""
+    wait_queue_idle(stack_redis)
+    gate.close()
+    try:
+        rows = gated_rows(stack.workers * INTEGRATION_CHUNK_ROWS)
+        job_id = api.submit({"model": GATED_MODEL, "instances": rows})["job_id"]
+        # Each worker takes one message at a time (prefetch 1, late acks): holding all of them takes all workers.
+        wait_held(stack_redis, {(job_id, i) for i in range(stack.workers)})
+        yield HeldWorkers(job_id, gate)
+    finally:
+        gate.open()
+    wait_queue_idle(stack_redis)

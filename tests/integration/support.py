@@ -17,18 +17,22 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
+from shared import workers
+from shared.keys import key
+from shared.settings import Settings
+from tests.models import GATE_SENTINEL
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 PROBLEM_TYPE = "application/problem+json"
 HTTP_TIMEOUT = 60.0
 JOB_TIMEOUT = 60.0
-QUEUE_NAME = "predq"
-"""The Celery queue the chunk messages wait in (Settings.queue_name's default)."""
+QUEUE_NAME = Settings().queue_name
+"""The Celery queue the chunk messages wait in."""
 
 UNACKED = "unacked"
 """kombu's Redis transport keeps messages a worker holds (taken, not yet acknowledged) in this hash."""
 
-TRACE_PATTERNS = ("predq:job:*", "predq:owner:*", "predq:idem:*")
+TRACE_PATTERNS = (key("job", "*"), key("owner", "*"), key("idem", "*"))
 """Keys a submission may create; workers write heartbeat and metrics keys concurrently, so those are left out."""
 
 T = TypeVar("T")
@@ -65,6 +69,32 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, pause
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(pause)
+
+
+# --------------------------------------------------------------------------- holding work
+class Gate:
+    """While the file exists, every chunk of the `gated` model (tests.models.GatedModel) holding a row that starts
+    with GATE_SENTINEL waits: work stays running, and jobs behind it queued, exactly as long as a test needs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def close(self) -> None:
+        self.path.touch()
+
+    def open(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def gated_rows(n: int, held: bool = True) -> list[list[float]]:
+    """`n` rows of the `gated` model; `held` rows wait at a closed gate. Each row's answer is its sum."""
+    first = GATE_SENTINEL if held else 1.0
+    return [[first, float(i), 0.5, -1.0] for i in range(n)]
+
+
+def wait_held(client: redis.Redis, chunks: set[tuple[str, int]], timeout: float = JOB_TIMEOUT) -> None:
+    """Until live workers hold every one of `chunks` (by their heartbeats)."""
+    wait_for(lambda: chunks <= (workers.held_chunks(client) or set()), timeout, f"workers to hold {sorted(chunks)}")
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import redis
 
 from scripts.stack import LocalStack
-from tests.integration.support import Api, assert_same_results, metric, reference
+from tests.integration.conftest import HeldWorkers
+from tests.integration.support import Api, assert_same_results, metric, reference, wait_queue_idle
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +21,19 @@ def _chunks_by_worker(api: Api) -> dict[str, float]:
             if name == "predq_chunks_scored_total"}
 
 
-def test_fifty_chunks_over_two_workers_come_back_row_by_row_in_order(api: Api, stack: LocalStack) -> None:
+def test_fifty_chunks_over_two_workers_come_back_row_by_row_in_order(api: Api, stack: LocalStack,
+                                                                     stack_redis: redis.Redis,
+                                                                     held_workers: HeldWorkers) -> None:
     # A regressor on distinct rows gives every row its own answer, so any swap of rows or chunks shows.
     X = np.round(np.random.default_rng(5).normal(0, 0.05, (ROWS, 10)), 6)
     assert len({tuple(row) for row in X.tolist()}) == ROWS
     want = reference(stack.model_dir, "diabetes", "1", "predict", X)
     assert len(set(want)) == ROWS
-    before = _chunks_by_worker(api)
+    before = _chunks_by_worker(api)  # each worker holds one gated chunk, scored once released
+    held_workers.release()
 
     job = api.run({"model": "diabetes", "instances": X.tolist()})
+    wait_queue_idle(stack_redis)
 
     assert job["progress"] == {**job["progress"], "rows_done": ROWS, "rows_total": ROWS, "chunks_done": 50,
                                "chunks_total": 50, "eta_seconds": 0.0}
@@ -35,9 +41,9 @@ def test_fifty_chunks_over_two_workers_come_back_row_by_row_in_order(api: Api, s
     assert_same_results(api.results(job["job_id"], limit=333), want)
     after = _chunks_by_worker(api)
     scored = {node: after[node] - before.get(node, 0.0) for node in after}
-    assert sum(scored.values()) == 50, scored
+    assert sum(scored.values()) == 50 + stack.workers, scored
     assert len([node for node, n in scored.items() if n > 0]) == stack.workers == 2, (
-        f"both worker nodes score chunks of one job; chunks scored by node: {scored}")
+        f"both worker nodes score chunks at once; chunks scored by node: {scored}")
     assert {node.split("@")[0] for node in scored} == {"w1", "w2"}
     rows_metric = metric(api.metrics(), "predq_rows_scored_total", model="diabetes")
     assert rows_metric >= ROWS

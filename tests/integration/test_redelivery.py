@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +13,11 @@ import redis
 from celery import Celery
 
 from scripts.stack import LocalStack
-from shared.queue import SCORE_CHUNK, make_celery
+from shared.queue import SCORE_CHUNK, CeleryChunkQueue, make_celery
+from shared.services import build_services
 from shared.settings import Settings
 from shared.store import JobStore
+from tests.integration.conftest import HeldWorkers
 from tests.integration.support import (
     JOB_TIMEOUT,
     QUEUE_NAME,
@@ -28,6 +29,7 @@ from tests.integration.support import (
     wait_for,
     wait_queue_idle,
 )
+from worker.scoring import ModelScorer
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +90,8 @@ def test_chunks_sent_again_after_success_change_nothing(api: Api, stack: LocalSt
 
 
 def test_every_chunk_delivered_twice_while_running_counts_once(api: Api, stack: LocalStack,
-                                                               stack_redis: redis.Redis, celery_app: Celery) -> None:
+                                                               stack_redis: redis.Redis, celery_app: Celery,
+                                                               held_workers: HeldWorkers) -> None:
     rows, chunks = 20_000, 200
     X = np.round(np.random.default_rng(8).normal(0, 1, (rows, 20)), 3)
     rows_before = metric(api.metrics(), "predq_rows_scored_total", model="bench-logreg")
@@ -97,6 +100,7 @@ def test_every_chunk_delivered_twice_while_running_counts_once(api: Api, stack: 
     # most chunks then first run from their second message, and their original comes after.
     _send_again(celery_app, job_id, chunks)
     _move_newest_to_the_head(stack_redis, chunks)
+    held_workers.release()
 
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + JOB_TIMEOUT
@@ -113,7 +117,7 @@ def test_every_chunk_delivered_twice_while_running_counts_once(api: Api, stack: 
         raise AssertionError(f"job {job_id} did not end within {JOB_TIMEOUT:.0f}s: {seen[-1]}")
 
     assert job["status"] == "succeeded", job["error"]
-    assert any(p["chunks_done"] < chunks for p in seen), "the job was never seen running: nothing was checked"
+    assert seen[0]["chunks_done"] < chunks, "the job was never seen unfinished: nothing was checked"
     assert job["progress"]["rows_done"] == rows and job["progress"]["chunks_done"] == chunks
     done_counts = [p["chunks_done"] for p in seen]
     assert done_counts == sorted(done_counts), "progress never goes back"
@@ -134,32 +138,30 @@ class _LateInputStore(JobStore):
 
 
 def test_a_second_delivery_overlapping_the_first_does_not_fail_the_job(api: Api, stack: LocalStack,
-                                                                       stack_redis: redis.Redis) -> None:
-    from worker.chunks import run_chunk
-    from worker.context import build_context
-
+                                                                       held_workers: HeldWorkers) -> None:
     settings = Settings.from_env({"REDIS_URL": stack.redis_url, "MODEL_DIR": stack.model_dir,
                                   **stack.extra_env})
-    context = build_context(settings, "late-delivery@test", make_celery(settings))
-    context = dataclasses.replace(context, store=_LateInputStore(context.store.redis, settings.result_ttl_seconds))
-    blocker_rows = np.round(np.random.default_rng(9).normal(0, 1, (20_000, 20)), 3)
+    client = redis.Redis.from_url(stack.redis_url)
+    late = build_services(settings, client, CeleryChunkQueue(make_celery(settings)),
+                          store=_LateInputStore(client, settings.result_ttl_seconds))
     X = np.round(np.random.default_rng(10).normal(0, 1, (10_000, 20)), 3)
-    wait_queue_idle(stack_redis)
-    blocker = api.submit({"model": "bench-forest", "instances": blocker_rows.tolist()})["job_id"]
+    job_id = api.submit({"model": "bench-forest", "instances": X.tolist()})["job_id"]  # 100 chunks, queued
     try:
-        job_id = api.submit({"model": "bench-forest", "instances": X.tolist()})["job_id"]  # 100 chunks, queued
-        # The late delivery of chunk 0 starts now, while the job waits behind the blocker; the job's own
-        # message for chunk 0 runs on a stack worker later and records the chunk first.
+        # The late delivery of chunk 0 starts while the job waits behind the held workers; the job's own
+        # message for chunk 0 runs on a stack worker once they are released, and records the chunk first.
         outcome: list[str] = []
-        late = threading.Thread(target=lambda: outcome.append(run_chunk(context, job_id, 0)), daemon=True)
-        late.start()
+        scorer = ModelScorer(late.registry, settings)
+        delivery = threading.Thread(daemon=True, target=lambda: outcome.append(
+            late.lifecycle.run_chunk(job_id, 0, scorer, "late-delivery@test").value))
+        delivery.start()
+        wait_for(lambda: api.job(job_id)["status"] == "running", JOB_TIMEOUT, "the late delivery to start chunk 0")
+        held_workers.release()
         job = api.wait(job_id)
-        late.join(JOB_TIMEOUT)
+        delivery.join(JOB_TIMEOUT)
     finally:
-        api.delete(f"/jobs/{blocker}")
-        context.store.redis.close()
+        client.close()
 
-    assert outcome, "the late delivery did not end"
-    assert job["status"] == "succeeded", f"the late delivery answered {outcome[0]!r}; the job: {job['error']}"
+    assert outcome == ["duplicate"], f"the late delivery answered {outcome}"
+    assert job["status"] == "succeeded", job["error"]
     assert job["progress"]["rows_done"] == 10_000
     assert_same_results(api.results(job_id), reference(stack.model_dir, "bench-forest", "1", "predict", X))

@@ -14,13 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.services import build_services
 from scripts.embedded_redis import EmbeddedRedis
-from shared.metrics import MetricsRecorder
 from shared.registry import ModelRegistry
+from shared.services import Services, build_services
 from shared.settings import Settings
 from shared.store import JobStore
-from tests.conftest import UNIT_CHUNK_ROWS, RecordingQueue
+from tests.conftest import UNIT_CHUNK_ROWS, RecordingQueue, chunk_runner
 
 
 @pytest.fixture(scope="session")
@@ -69,16 +68,10 @@ class Stack:
     client: FlaskClient
     store: JobStore
     registry: ModelRegistry
+    services: Services
 
     def run(self) -> list[str]:
-        from worker.chunks import run_chunk  # lazily, as tests/conftest.py does
-        from worker.context import WorkerContext
-
-        ctx = WorkerContext(self.settings, self.store, self.registry,
-                            MetricsRecorder(self.redis, self.settings.result_ttl_seconds), queue=self.queue)
-        outcomes = [run_chunk(ctx, job_id, index) for job_id, index in self.queue.messages]
-        self.queue.messages.clear()
-        return outcomes
+        return chunk_runner(self.services, self.queue)()
 
 
 StackFactory = Callable[..., Stack]
@@ -97,7 +90,7 @@ def make_stack(model_dir: Path, redis_client: redis.Redis) -> StackFactory:
         q = queue if queue is not None else RecordingQueue()
         services = build_services(settings, rc, q)
         app = create_app(services=services)
-        return Stack(settings, rc, q, app, app.test_client(), services.store, services.registry)
+        return Stack(settings, rc, q, app, app.test_client(), services.store, services.registry, services)
 
     return make
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import redis
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from werkzeug.test import TestResponse
+
+from shared.job import Job, JobStatus
+from shared.store import JobStore, new_job_id
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
@@ -79,3 +84,42 @@ def predict_directly(estimator: Any, method: str, rows: list[list[float]]) -> li
     """What the model itself answers for `rows`, as JSON values."""
     result: list[Any] = np.asarray(getattr(estimator, method)(np.asarray(rows, dtype=np.float64))).tolist()
     return result
+
+
+# --------------------------------------------------------------------------- jobs in a bare store
+TTL = 3600
+ATTEMPTS = 3
+MANY = 10**6
+
+
+def make_job(rows: int = 10, chunk_rows: int = 4, owner: str = "alice", method: str = "predict") -> Job:
+    return Job(job_id=new_job_id(), owner=owner, status=JobStatus.QUEUED,
+               model={"name": "iris", "version": "2", "sha256": "ab" * 32}, method=method, rows=rows,
+               chunk_rows=chunk_rows, chunks_total=-(-rows // chunk_rows), rows_done=0, chunks_done=0,
+               created_at=time.time(), started_at=None, finished_at=None, error=None,
+               metadata={"who": "test"}, classes=["setosa", "versicolor", "virginica"])
+
+
+def inputs(rows: int) -> np.ndarray:
+    return np.arange(rows * 4, dtype=np.float64).reshape(rows, 4)
+
+
+def created(store: JobStore, rows: int = 10, owner: str = "alice", chunk_rows: int = 4) -> Job:
+    job = make_job(rows, chunk_rows, owner)
+    store.create(job, inputs(rows), MANY)
+    return job
+
+
+def as_array(table: pa.Table) -> np.ndarray:
+    """A result table's output columns as the array the model answered."""
+    columns = [c.to_numpy(zero_copy_only=False) for c in table.columns]
+    return columns[0] if table.column_names in (["prediction"], ["decision"]) else np.column_stack(columns)
+
+
+def result_of(job: Job, index: int) -> np.ndarray:
+    start, stop = job.chunk_bounds(index)
+    return np.arange(start, stop, dtype=np.float64) * 10
+
+
+def finish(store: JobStore, job: Job, index: int) -> str:
+    return str(store.finish_chunk(job, index, result_of(job, index)).value)

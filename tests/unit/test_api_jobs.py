@@ -11,6 +11,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from shared.store import input_key, result_key
 from tests.conftest import RecordingQueue
 from tests.unit.helpers import assert_problem, iris_rows, redis_keys, to_csv
 
@@ -118,7 +119,7 @@ def test_cancel_of_a_queued_job_is_200_with_the_cancelled_job(client: FlaskClien
     assert job["status"] == "cancelled"
     assert job["finished_at"] is not None
     assert "Retry-After" not in response.headers
-    assert run_queued() == ["cancelled", "cancelled", "cancelled"]
+    assert run_queued() == ["ended", "ended", "ended"]
     assert client.get(f"/jobs/{job_id}").get_json()["status"] == "cancelled"
 
 
@@ -130,9 +131,9 @@ def test_cancel_of_a_running_job_drops_its_results_and_stops_its_chunks(
     assert run_queued() == ["recorded"]
     assert client.delete(f"/jobs/{job_id}").status_code == 200
     queue.messages.extend(rest)
-    assert run_queued() == ["cancelled", "cancelled"]
-    assert redis_client.keys(f"predq:job:{job_id}:out:*") == []
-    assert redis_client.keys(f"predq:job:{job_id}:in:*") == []
+    assert run_queued() == ["ended", "ended"]
+    assert redis_client.keys(result_key(job_id, "*")) == []
+    assert redis_client.keys(input_key(job_id, "*")) == []
     job = client.get(f"/jobs/{job_id}").get_json()
     assert job["status"] == "cancelled"
     assert "results" not in job
@@ -157,7 +158,7 @@ def test_cancel_of_a_finished_job_is_a_409_and_keeps_its_results(client: FlaskCl
 
 def test_cancel_of_a_failed_job_is_a_409(client: FlaskClient, run_queued: Runner, redis_client: redis.Redis) -> None:
     job_id = submit(client)
-    redis_client.delete(f"predq:job:{job_id}:in:0")
+    redis_client.delete(input_key(job_id, 0))
     run_queued()
     assert client.get(f"/jobs/{job_id}").get_json()["status"] == "failed"
     assert_problem(client.delete(f"/jobs/{job_id}"), 409)

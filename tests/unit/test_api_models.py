@@ -10,6 +10,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from shared.keys import key
 from shared.registry import ModelRegistry, load_estimator
 from tests.conftest import RecordingQueue
 from tests.unit.conftest import StackFactory
@@ -162,7 +163,7 @@ def test_sync_predict_creates_no_job(client: FlaskClient, redis_client: redis.Re
     client.get("/healthz")
     before = redis_keys(redis_client)
     assert client.post("/models/iris/predict", json={"instances": iris_rows(3)}).status_code == 200
-    assert {k for k in redis_keys(redis_client) - before if not k.startswith(b"predq:metrics")} == set()
+    assert {k for k in redis_keys(redis_client) - before if not k.startswith(key("metrics").encode())} == set()
     assert queue.messages == []
     assert client.get("/jobs").get_json()["jobs"] == []
 

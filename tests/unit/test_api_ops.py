@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import workers
+from shared.store import input_key
 from tests.unit.conftest import StackFactory
 from tests.unit.helpers import assert_problem, iris_rows
 
@@ -145,7 +146,7 @@ def test_cancelled_and_failed_jobs_are_counted_by_status(client: FlaskClient, ru
     cancelled = client.post("/jobs", json={"instances": iris_rows(3)}).get_json()["job_id"]
     client.delete(f"/jobs/{cancelled}")
     failed = client.post("/jobs", json={"model": "iris", "instances": iris_rows(3)}).get_json()["job_id"]
-    redis_client.delete(f"predq:job:{failed}:in:0")
+    redis_client.delete(input_key(failed, 0))
     run_queued()
     samples = scrape(client)
     assert value(samples, "predq_jobs_finished_total", model="iris", status="cancelled") == 1

@@ -15,6 +15,7 @@ import redis
 from flask.testing import FlaskClient
 
 from shared.registry import ModelRegistry, load_estimator
+from shared.store import input_key
 from tests.conftest import RecordingQueue
 from tests.unit.conftest import StackFactory
 from tests.unit.helpers import assert_problem, breast_cancer_rows, iris_rows, predict_directly
@@ -307,7 +308,7 @@ def test_follow_as_csv_stops_when_the_job_fails(client: FlaskClient, queue: Reco
     run_queued()
 
     def fail_the_rest() -> None:
-        redis_client.delete(f"predq:job:{job_id}:in:1")
+        redis_client.delete(input_key(job_id, 1))
         queue.messages.extend(rest)
         run_queued()
 

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sklearn.dummy import DummyClassifier
 
 from shared.registry import ModelRegistry, load_estimator, write_model
+from shared.store import input_key
 from tests.conftest import UNIT_CHUNK_ROWS, RecordingQueue
 from tests.unit.conftest import StackFactory
 from tests.unit.helpers import (
@@ -304,7 +305,7 @@ def test_a_succeeded_job_is_complete_and_has_no_retry_after(client: FlaskClient,
 def test_a_job_that_cannot_be_scored_fails_with_a_problem_naming_its_rows(
         client: FlaskClient, run_queued: Runner, redis_client: redis.Redis) -> None:
     job_id = submit(client, {"instances": iris_rows(10)})["job_id"]
-    redis_client.delete(f"predq:job:{job_id}:in:1")
+    redis_client.delete(input_key(job_id, 1))
     run_queued()
     response = client.get(f"/jobs/{job_id}")
     job = response.get_json()

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.services import build_services
 from shared.callbacks import backoff_seconds, signature
+from shared.services import build_services
 from shared.settings import Settings
-from tests.conftest import RecordingQueue
+from tests.conftest import RecordingQueue, chunk_runner
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -81,27 +81,9 @@ def test_the_chunk_that_finishes_the_job_queues_its_callback_once(
     app = create_app(services=build_services(allowed, client, queue))
     job_id = app.test_client().post("/jobs", json={"instances": [IRIS_ROW] * 9,
                                                    "callback_url": "http://hooks.example.com/p"}).get_json()["job_id"]
-    run: Callable[[], list[str]] = _runner(allowed, client, queue)
+    run: Callable[[], list[str]] = chunk_runner(app.extensions["predq"], queue)
     messages = list(queue.messages)
     assert run() == ["recorded", "recorded", "finished"]
     queue.messages.extend(messages)  # every chunk delivered again: no second callback
-    assert run() == ["succeeded"] * 3
+    assert run() == ["ended"] * 3
     assert queue.callbacks == [(job_id, 1, 0)]
-
-
-def _runner(settings: Settings, client: fakeredis.FakeRedis, queue: RecordingQueue) -> Callable[[], list[str]]:
-    from shared.metrics import MetricsRecorder
-    from shared.registry import ModelRegistry
-    from shared.store import JobStore
-    from worker.chunks import run_chunk
-    from worker.context import WorkerContext
-
-    ctx = WorkerContext(settings, JobStore(client, 3600), ModelRegistry(settings.model_dir, "iris"),
-                        MetricsRecorder(client, 3600), queue=queue)
-
-    def run() -> list[str]:
-        outcomes = [run_chunk(ctx, job_id, index) for job_id, index in queue.messages]
-        queue.messages.clear()
-        return outcomes
-
-    return run

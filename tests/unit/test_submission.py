@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
+from shared.batch import limited_blocks
 from shared.errors import (
     BadRequestError,
     ModelNotFoundError,
@@ -18,7 +19,7 @@ from shared.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from shared.parsing.submission import MAX_METADATA_BYTES, Limits, limited_blocks, open_batch, parse_version
+from shared.parsing.submission import MAX_METADATA_BYTES, Limits, open_batch, parse_version
 from shared.registry import ModelEntry, ModelRegistry
 from tests.unit.helpers import (
     BREAST_CANCER_FEATURES,

@@ -11,8 +11,10 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+import shared.retry
 from shared.settings import Settings
-from shared.store import JobStore
+from shared.store import JobStore, input_key, job_key
+from shared.transitions import ChunkFinish
 from tests.conftest import RecordingQueue
 from tests.unit.conftest import StackFactory
 from tests.unit.helpers import iris_rows
@@ -33,14 +35,14 @@ def test_chunks_of_a_finished_job_are_not_run_again(client: FlaskClient, queue: 
     messages = list(queue.messages)
     assert run_queued() == ["recorded", "recorded", "finished"]
     queue.messages.extend(messages)
-    assert run_queued() == ["succeeded", "succeeded", "succeeded"]
+    assert run_queued() == ["ended", "ended", "ended"]
     assert client.get(f"/jobs/{job_id}").get_json()["progress"]["rows_done"] == 10
 
 
 def test_a_chunk_of_an_expired_job_is_gone(client: FlaskClient, queue: RecordingQueue, run_queued: Runner,
                                            redis_client: redis.Redis) -> None:
     job_id = submit(client, rows=3)
-    redis_client.delete(f"predq:job:{job_id}")
+    redis_client.delete(job_key(job_id))
     assert run_queued() == ["gone"]
 
 
@@ -59,12 +61,12 @@ def test_a_chunk_started_too_often_poisons_its_job(client: FlaskClient, store: J
 
 def test_a_model_that_raises_fails_the_job_naming_its_rows(client: FlaskClient, run_queued: Runner,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import worker.chunks
+    import worker.scoring
 
     def broken(estimator: Any, method: str, X: Any) -> Any:
         raise ValueError("the model is broken")
 
-    monkeypatch.setattr(worker.chunks, "score", broken)
+    monkeypatch.setattr(worker.scoring, "score", broken)
     job_id = submit(client)
     outcomes = run_queued()
     assert outcomes[0] == "failed"
@@ -88,21 +90,20 @@ def test_a_model_missing_from_the_workers_store_fails_the_job(make_stack: StackF
 def test_a_failed_job_is_counted_once(client: FlaskClient, run_queued: Runner, redis_client: redis.Redis) -> None:
     job_id = submit(client, rows=12)
     for index in range(3):
-        redis_client.delete(f"predq:job:{job_id}:in:{index}")
-    assert run_queued() == ["failed", "failed", "failed"]
+        redis_client.delete(input_key(job_id, index))
+    assert run_queued() == ["failed", "ended", "ended"]
     text = client.get("/metrics").get_data(as_text=True)
     assert 'predq_jobs_finished_total{model="iris",status="failed"} 1.0' in text
 
 
 def test_a_transient_redis_error_is_retried(client: FlaskClient, run_queued: Runner,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import worker.chunks
 
-    monkeypatch.setattr(worker.chunks.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(shared.retry.time, "sleep", lambda seconds: None)
     real = JobStore.finish_chunk
     failures = [redis.exceptions.ConnectionError("restarting"), redis.exceptions.TimeoutError("slow")]
 
-    def flaky(self: JobStore, *args: Any) -> str:
+    def flaky(self: JobStore, *args: Any) -> ChunkFinish:
         if failures:
             raise failures.pop()
         return real(self, *args)

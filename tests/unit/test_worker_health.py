@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from shared.settings import REPO_ROOT
 from worker.health import node_name
 
 
@@ -36,3 +39,14 @@ def test_without_a_hostname_it_is_celerys_default(tmp_path: Path) -> None:
     expected = f"celery@{socket.gethostname()}"
     assert node_name({}, _cmdline(tmp_path, "celery", "--app", "worker", "worker")) == expected
     assert node_name({}, tmp_path / "missing") == expected
+
+
+def test_the_health_check_imports_no_model_library_and_builds_no_app() -> None:
+    """Docker runs it every 10 s: it must stay a Redis round trip, not a scikit-learn import."""
+    code = ("import sys, worker.health; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'joblib', 'pyarrow', 'flask'}), "
+            "'app' in vars(sys.modules['worker']))")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[] False"
+    assert "sklearn" not in out.stderr  # -X importtime lists every module imported

@@ -1,4 +1,4 @@
-"""Estimators for the fault suite, importable by the worker processes (PYTHONPATH is the repo root).
+"""Estimators for the tests, importable by the stack's worker processes (PYTHONPATH is the repo root).
 
 Keep this module light: every worker process that scores one of these imports it.
 """
@@ -36,5 +36,27 @@ class PoisonModel:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if np.any(X[:, 0] == POISON_SENTINEL):
             os.kill(os.getpid(), signal.SIGKILL)
+        result: np.ndarray = X.sum(axis=1)
+        return result
+
+
+GATE_SENTINEL = 777.0
+"""A chunk holding a row whose first feature is this waits for its gate to open."""
+
+GATE_FEATURES = ["f0", "f1", "f2", "f3"]
+
+
+class GatedModel:
+    """A regressor answering each row's sum; a chunk with a row starting with GATE_SENTINEL waits while the file
+    `gate` exists. Tests hold workers busy (and the jobs behind them queued) for exactly as long as they need,
+    however fast the machine is."""
+
+    def __init__(self, gate: str) -> None:
+        self.gate = gate
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if np.any(X[:, 0] == GATE_SENTINEL):
+            while os.path.exists(self.gate):
+                time.sleep(0.005)
         result: np.ndarray = X.sum(axis=1)
         return result

@@ -1,0 +1,224 @@
+"""The life of a job and of its chunks: every transition, and what follows each.
+
+    submit ─► queued ─► running ─► succeeded      (the chunk that completes the job)
+                 │          ├────► failed         (a chunk that cannot be scored, a poison chunk, lost input)
+                 └──────────┴────► cancelled      (DELETE /jobs/<id>)
+
+The store's Lua scripts make each move atomic and decide who made it; this module calls them, and does once
+what follows a move (metrics, the callback, dropping refused data). The API's views and the worker's tasks
+parse their input, make one call here, and render the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import pyarrow as pa
+
+from shared.batch import Batch, limited_blocks
+from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError
+from shared.idempotency import IdempotencyStore
+from shared.job import Job, JobStatus
+from shared.metrics import MetricsRecorder, record_job_end
+from shared.queue import ChunkQueue
+from shared.retry import patiently
+from shared.settings import Settings
+from shared.store import ChunkWriter, JobStore, new_job_id
+from shared.transitions import ChunkFinish, ChunkStart, Ending
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IDEMPOTENT_WAIT_SECONDS = 5.0
+"""How long a retry waits for the job that a concurrent first request is still creating."""
+
+
+class Scorer(Protocol):
+    """Scores one chunk's rows (a table: the model's columns, then pass-through ones) for `job`: its result
+    table; raises ChunkFailedError when they cannot be scored."""
+
+    def __call__(self, job: Job, X: pa.Table) -> pa.Table: ...
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    key: str
+    fingerprint: Callable[[], str]
+    """The request's fingerprint, asked for once its body has been read whole."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    created: bool
+    """False when an Idempotency-Key named a job made by an earlier request."""
+
+
+class Lifecycle:
+    """Every move of a job and its chunks, for the API, the workers and the sweeper alike."""
+
+    def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
+                 idempotency: IdempotencyStore, redis_patience: float = 0.0) -> None:
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.metrics = metrics
+        self.idempotency = idempotency
+        self.redis_patience = redis_patience
+        """Seconds a chunk's transitions wait for Redis to come back (workers); 0 answers at once (the API)."""
+
+    # ------------------------------------------------------------------ submission
+    def submit(self, owner: str, batch: Batch, idempotent: IdempotentRequest | None = None) -> Submitted:
+        """Store a batch's chunks as they are validated, then record and enqueue its job.
+
+        A refused batch leaves nothing behind; an Idempotency-Key that names an earlier job answers that job."""
+        if idempotent is None:  # a retry must reach its first job, full queue or not
+            self.store.check_capacity(self.settings.max_queued_jobs)
+        writer = ChunkWriter(self.store, new_job_id(), self.settings.chunk_rows, list(batch.model.features))
+        try:
+            for X in limited_blocks(batch.blocks, self.settings.max_rows):
+                writer.add(X)
+            writer.finish()
+            job = _queued_job(owner, batch, writer)
+            if idempotent is not None:
+                earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
+                if earlier is not None:
+                    writer.abort()
+                    return Submitted(self._wait_for_record(earlier, owner), created=False)
+            try:
+                self._accept(job)
+            except Exception:
+                if idempotent is not None:
+                    self.idempotency.release(owner, idempotent.key)
+                raise
+            return Submitted(job, created=True)
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _accept(self, job: Job) -> None:
+        """Record the job and enqueue its chunks; a failed enqueue leaves no live job behind."""
+        self.store.create_record(job, self.settings.max_queued_jobs)
+        try:
+            self.queue.enqueue(job.job_id, job.chunks_total)
+        except Exception:
+            log.exception("enqueuing job %s failed; discarding it", job.job_id)
+            self._discard_quietly(job)
+            raise
+        try:
+            self.metrics.count("predq_jobs_submitted", model=job.model["name"])
+        except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
+            log.warning("could not count job %s: %s", job.job_id, exc)
+
+    def _discard_quietly(self, job: Job) -> None:
+        """Best effort: with Redis down the job stays, and the sweeper enqueues its chunks once Redis is back."""
+        try:
+            self.store.discard(job)
+        except Exception as exc:
+            log.warning("could not discard job %s (%s); the sweeper will finish it", job.job_id, exc)
+
+    def _wait_for_record(self, job_id: str, owner: str) -> Job:
+        deadline = time.monotonic() + IDEMPOTENT_WAIT_SECONDS
+        while True:
+            try:
+                return self.store.get(job_id, owner)
+            except JobNotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    # ------------------------------------------------------------------ cancel
+    def cancel(self, job_id: str, owner: str | None) -> Job:
+        """Cancel a queued or running job of `owner`: 404 when there is none, 409 when it is already over."""
+        job = self.store.get(job_id, owner)
+        ending = self.store.cancel(job)
+        if ending.status is None:
+            raise JobNotFoundError(f"no job {job_id}")
+        if not ending.by_this_call:
+            raise ConflictError(f"job {job_id} is already {ending.status.value}; only a queued or running job "
+                                "can be cancelled")
+        self._ended(job, JobStatus.CANCELLED)
+        return self.store.get(job_id)
+
+    # ------------------------------------------------------------------ chunks
+    def run_chunk(self, job_id: str, index: int, scorer: Scorer, node: str) -> ChunkStart | ChunkFinish:
+        """Score chunk `index` of `job_id` unless it is done or its job is over; safe to run any number of times."""
+        start = self._patiently(lambda: self.store.start_chunk(job_id, index, self.settings.max_chunk_attempts))
+        if start not in (ChunkStart.RUN, ChunkStart.POISON):
+            log.info("chunk %s/%d not run: %s", job_id, index, start.value)
+            return start
+        job = self._patiently(lambda: self.store.get(job_id))
+        if start is ChunkStart.POISON:
+            self.fail(job, index, f"it was tried {self.settings.max_chunk_attempts} times (MAX_CHUNK_ATTEMPTS) "
+                                  "and each attempt died or was cut short")
+            return start
+        try:
+            return self._score_and_record(job, index, scorer, node)
+        except ChunkFailedError as exc:
+            self.fail(job, index, exc.detail)
+            return ChunkFinish.FAILED
+
+    def _score_and_record(self, job: Job, index: int, scorer: Scorer, node: str) -> ChunkFinish:
+        X = self._patiently(lambda: self.store.read_input(job.job_id, index))
+        if X is None:
+            if self._patiently(lambda: self.store.chunk_is_done(job.job_id, index)):
+                return ChunkFinish.DUPLICATE  # another delivery recorded it (and dropped its input) meanwhile
+            raise ChunkFailedError("the chunk's input is no longer in Redis")
+        started = time.perf_counter()
+        result = scorer(job, X)
+        elapsed = time.perf_counter() - started
+        outcome = self._patiently(lambda: self.store.finish_chunk(job, index, result))
+        if outcome.counted:
+            self.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
+                                        ("predq_chunks_scored", 1, {"worker": node})],
+                                observations=[("predq_chunk_duration_seconds", elapsed)])
+        if outcome is ChunkFinish.FINISHED:
+            self._ended(job, JobStatus.SUCCEEDED)
+        return outcome
+
+    def fail(self, job: Job, index: int, reason: str) -> Ending:
+        """End a live job failed at chunk `index`, naming its rows and `reason`."""
+        error = ChunkFailedError(reason).for_rows(index, *job.chunk_bounds(index))
+        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.FAILED, error))
+        if ending.by_this_call:
+            self._ended(job, JobStatus.FAILED)
+        return ending
+
+    # ------------------------------------------------------------------ the sweeper's repairs
+    def resend(self, job_id: str, indexes: list[int]) -> None:
+        """Enqueue again chunks whose messages were lost (they run at most once all the same)."""
+        log.warning("job %s: chunks %s lost their messages; enqueuing them again", job_id, indexes)
+        self.queue.resend(job_id, indexes)
+
+    def fail_lost_input(self, job: Job, index: int) -> Ending:
+        return self.fail(job, index, "its input is no longer in Redis (was Redis restarted without persistence?)")
+
+    # ------------------------------------------------------------------ after a job's end
+    def _ended(self, job: Job, status: JobStatus) -> None:
+        """Count the job's end and queue its callback, once, by whoever ended it; never fails the move."""
+        try:
+            record_job_end(self.metrics, job.model, status.value, time.time() - job.created_at)
+        except Exception as exc:
+            log.warning("could not count the end of job %s: %s", job.job_id, exc)
+        if job.callback_url is None:
+            return
+        try:
+            self.queue.callback(job.job_id)
+        except Exception as exc:
+            log.warning("could not queue the callback of job %s: %s", job.job_id, exc)
+
+    def _patiently(self, call: Callable[[], T]) -> T:
+        return patiently(call, self.redis_patience)
+
+
+def _queued_job(owner: str, batch: Batch, writer: ChunkWriter) -> Job:
+    classes = list(batch.model.classes) if batch.model.classes is not None else None
+    return Job(job_id=writer.job_id, owner=owner, status=JobStatus.QUEUED, model=batch.model.ref(),
+               method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
+               rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url,
+               passthrough=list(batch.passthrough))

@@ -1,0 +1,48 @@
+"""The one factory: every process (API, worker, sweeper, tests) builds its service objects here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from shared.idempotency import IdempotencyStore
+from shared.lifecycle import Lifecycle
+from shared.metrics import MetricsRecorder
+from shared.queue import CeleryChunkQueue, ChunkQueue, make_celery
+from shared.redis_client import connect
+from shared.registry import ModelRegistry
+from shared.settings import Settings
+from shared.store import JobStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    registry: ModelRegistry
+    queue: ChunkQueue
+    metrics: MetricsRecorder
+    idempotency: IdempotencyStore
+    lifecycle: Lifecycle
+    api_keys: frozenset[str]
+
+
+def build_services(settings: Settings, client: redis.Redis | None = None, queue: ChunkQueue | None = None,
+                   redis_patience: float = 0.0, store: JobStore | None = None) -> Services:
+    """The service objects for `settings`.
+
+    `client` and `queue` default to a new Redis connection and a Celery producer; workers pass their own
+    Celery app's queue and a `redis_patience` that rides out a Redis restart. `store` replaces the job store
+    (tests that stall a delivery)."""
+    client = client or connect(settings.redis_url)
+    ttl = settings.result_ttl_seconds
+    store = store or JobStore(client, ttl)
+    queue = queue or CeleryChunkQueue(make_celery(settings))
+    metrics = MetricsRecorder(client, ttl)
+    idempotency = IdempotencyStore(client, ttl)
+    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, redis_patience)
+    return Services(settings=settings, redis=client, store=store,
+                    registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
+                    metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set())

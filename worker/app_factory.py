@@ -1,0 +1,19 @@
+"""`create_worker(settings)`: the worker's Celery app, with its tasks and start/stop hooks registered on it."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.queue import make_celery
+from shared.settings import Settings
+from worker.runtime import WorkerRuntime
+from worker.signals import connect_signals
+from worker.tasks import register_tasks
+
+
+def create_worker(settings: Settings) -> Celery:
+    app = make_celery(settings)
+    runtime = WorkerRuntime(settings, app)
+    register_tasks(app, runtime)
+    connect_signals(app, runtime)
+    return app
