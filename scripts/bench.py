@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -29,9 +28,11 @@ import requests
 from sklearn.datasets import make_classification
 
 from scripts.stack import LocalStack
+from shared import artifacts
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.parquet import iter_parquet
 from shared.parsing.rows import rows_to_array
+from shared.registry import read_entry
 
 MODELS = ("bench-logreg", "bench-forest")
 FEATURES = [f"f{i}" for i in range(20)]
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         base = stack.base_url
         print(f"stack: 2 workers, Redis {stack.redis.kind if stack.redis else stack.redis_url}; {args.rows:,} rows")
         for name in MODELS:
-            model = joblib.load(Path(stack.model_dir) / name / "1" / "model.joblib")
+            model = artifacts.read(read_entry(name, 1, Path(stack.model_dir) / name / "1").path, None)
             for fmt, body in bodies(X, name).items():
                 runs = [end_to_end(session, base, name, fmt, body) for _ in range(args.repeats)]
                 if any(back != args.rows for _, back in runs):

@@ -11,7 +11,7 @@ from shared.lifecycle import Lifecycle
 from shared.metrics import MetricsRecorder
 from shared.queue import CeleryChunkQueue, ChunkQueue, make_celery
 from shared.redis_client import connect
-from shared.registry import ModelRegistry
+from shared.registry import ModelRegistry, set_cache_size
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -43,6 +43,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
     lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, redis_patience)
+    set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
                     metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set())

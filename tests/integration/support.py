@@ -10,15 +10,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import joblib
 import numpy as np
 import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
-from shared import workers
+from shared import artifacts, workers
 from shared.keys import key
+from shared.registry import read_entry
 from shared.settings import Settings
 from tests.models import GATE_SENTINEL
 
@@ -219,8 +219,8 @@ def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
 # --------------------------------------------------------------------------- reference predictions
 @functools.cache
 def estimator(model_dir: str, name: str, version: str) -> Any:
-    """The fitted estimator in <model_dir>/<name>/<version>/model.joblib, loaded once."""
-    return joblib.load(Path(model_dir) / name / version / "model.joblib")
+    """The fitted estimator in <model_dir>/<name>/<version>/ (the file its descriptor names), loaded once."""
+    return artifacts.read(read_entry(name, int(version), Path(model_dir) / name / version).path, None)
 
 
 def reference(model_dir: str | Path, name: str, version: str, method: str, X: np.ndarray) -> list[Any]:

@@ -14,7 +14,6 @@ from sklearn.linear_model import LinearRegression
 from shared.errors import ModelNotFoundError
 from shared.registry import (
     DESCRIPTOR_FILE,
-    MODEL_FILE,
     ModelLoadError,
     ModelRegistry,
     file_sha256,
@@ -149,7 +148,8 @@ def test_write_model_writes_a_descriptor_that_reads_back(tmp_path: Path) -> None
     estimator = DummyClassifier(strategy="prior").fit([[0.0, 1.0], [1.0, 0.0]], [3, 5])
     entry = write_model(tmp_path, "dummy", 4, estimator, ["a", "b"], True)
     descriptor = json.loads((tmp_path / "dummy" / "4" / DESCRIPTOR_FILE).read_text())
-    assert descriptor["sha256"] == file_sha256(tmp_path / "dummy" / "4" / MODEL_FILE)
+    assert descriptor["sha256"] == file_sha256(tmp_path / "dummy" / "4" / "model.skops")
+    assert descriptor["format"] == "skops" and isinstance(descriptor["trusted_types"], list)
     assert descriptor["classes"] == [3, 5]
     assert (entry.name, entry.version, entry.handles_missing, entry.classes) == ("dummy", 4, True, (3, 5))
     assert ModelRegistry(tmp_path, "dummy").get("dummy") == entry
