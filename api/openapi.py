@@ -16,6 +16,8 @@ BATCH_BODY = {
         "application/json": {"schema": {"$ref": "#/components/schemas/Batch"}},
         "text/csv": {"schema": {"type": "string"}, "description": "a header row of feature names, then rows"},
         "application/x-ndjson": {"schema": {"type": "string"}, "description": "one instance per line"},
+        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"},
+                                           "description": "one column per model column (and pass-through)"},
     },
 }
 
@@ -40,7 +42,9 @@ def _op(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any]
 
 BATCH_PARAMS = [_query("model", "string", "CSV/NDJSON: the model name"),
                 _query("version", "integer", "CSV/NDJSON: the model version"),
-                _query("method", "string", "predict, predict_proba or decision_function")]
+                _query("method", "string", "predict, predict_proba or decision_function"),
+                _query("passthrough", "string", "comma-separated input columns returned beside each result"),
+                _query("extra_columns", "string", "ignore: columns the model does not use are let through")]
 
 PATHS: dict[str, Any] = {
     "/jobs": {
@@ -63,10 +67,10 @@ PATHS: dict[str, Any] = {
                                                          **_errors(401, 404, 409)}, [JOB_ID]),
     },
     "/jobs/{job_id}/results": {
-        "get": _op("A job's results: paged JSON, or streamed CSV / NDJSON",
+        "get": _op("A job's results: paged JSON, or streamed CSV / NDJSON / Parquet",
                    {"200": {"description": "results"}, **_errors(400, 401, 404, 409)},
                    [JOB_ID, _query("offset", "integer", "first row"), _query("limit", "integer", "1 to 100000"),
-                    _query("format", "string", "json, csv or ndjson"),
+                    _query("format", "string", "json, csv, ndjson or parquet"),
                     _query("follow", "boolean", "stream rows while the job runs")]),
     },
     "/models": {"get": _op("Every model at its latest version", {"200": {"description": "models"}, **_errors(401)})},
@@ -91,7 +95,9 @@ SCHEMAS: dict[str, Any] = {
     "Batch": {"type": "object", "required": ["instances"],
               "properties": {"instances": {"type": "array", "minItems": 1},
                              "model": {"type": "string"}, "version": {"type": ["integer", "string"]},
-                             "method": {"type": "string"}, "metadata": {"type": "object"}}},
+                             "method": {"type": "string"}, "metadata": {"type": "object"},
+                             "passthrough": {"type": "array", "items": {"type": "string"}},
+                             "extra_columns": {"type": "string", "enum": ["error", "ignore"]}}},
     "Job": {"type": "object",
             "properties": {name: {} for name in ("job_id", "status", "model", "method", "rows", "progress",
                                                  "created_at", "started_at", "finished_at", "error",

@@ -16,7 +16,6 @@ from typing import Any
 
 import joblib
 import sklearn
-import skops.io as sio
 
 from shared.errors import ModelLoadError
 
@@ -37,6 +36,8 @@ def save(estimator: Any, path: Path) -> list[str]:
     if format_of(path) == "joblib":
         joblib.dump(estimator, path)
         return []
+    import skops.io as sio  # here, not at the top: processes that never read a model need not hold it
+
     sio.dump(estimator, path)
     return sorted(sio.get_untrusted_types(file=path))
 
@@ -47,6 +48,8 @@ def read(path: Path, trusted: Sequence[str] | None) -> Any:
     `trusted=None` trusts whatever a skops file names (registration of a file the operator hands in)."""
     if format_of(path) == "joblib":
         return joblib.load(path)
+    import skops.io as sio
+
     needed = sio.get_untrusted_types(file=path)
     if trusted is not None:
         unknown = sorted(set(needed) - set(trusted))

@@ -162,3 +162,16 @@ def test_a_version_scanned_while_it_was_being_written_is_seen_once_complete(own_
     estimator = DummyClassifier(strategy="most_frequent").fit(iris_rows(3), ["a", "b", "b"])
     write_model(own_model_dir, "iris", 3, estimator, IRIS_FEATURES, False)
     assert registry.get("iris").version == 3
+
+
+def test_a_descriptor_without_a_schema_gets_an_all_number_one(tmp_path: Path) -> None:
+    estimator = DummyClassifier(strategy="prior").fit([[0.0, 1.0], [1.0, 0.0]], [3, 5])
+    entry = write_model(tmp_path, "old", 1, estimator, ["a", "b"], True, fmt="joblib")
+    path = entry.path.parent / DESCRIPTOR_FILE
+    descriptor = json.loads(path.read_text())
+    for field in ("schema", "format", "trusted_types"):
+        descriptor.pop(field)
+    path.write_text(json.dumps(descriptor))
+    old = ModelRegistry(tmp_path, "old").get("old")
+    assert [(c.name, c.type, c.nullable) for c in old.schema] == [("a", "number", True), ("b", "number", True)]
+    assert old.fast_path and old.to_public(False)["schema"][0] == {"name": "a", "type": "number", "nullable": True}
