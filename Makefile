@@ -10,8 +10,8 @@ STAMP := $(VENV)/.installed
 DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Dockerfile.redis
 COMPOSE ?= docker compose
 WORKERS ?= 1
-# make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower.
-# make up EXTRA_PACKAGES="lightgbm==4.7.0" adds packages your models need to both images.
+# make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower, Prometheus
+# and Grafana (monitoring/); EXTRA_PACKAGES="lightgbm==4.7.0" adds packages your models need to both images.
 UP_ENV := $(if $(MODELS),MODELS_PATH=$(abspath $(MODELS))) $(if $(filter 1,$(MONITORING)),WORKER_MONITORING=1) \
 	$(if $(EXTRA_PACKAGES),EXTRA_PACKAGES="$(EXTRA_PACKAGES)")
 UP_FILES := $(if $(MODELS),-f docker-compose.yml -f docker-compose.models.yml)
@@ -74,8 +74,9 @@ logs: ## follow the Docker stack's logs
 	$(PYTHON) -c "import os, secrets; s = open('.env.example').read(); \
 		s = s.replace('\nREDIS_PASSWORD=\n', '\nREDIS_PASSWORD=%s\n' % secrets.token_hex(24)); \
 		s = s.replace('\nFLOWER_BASIC_AUTH=\n', '\nFLOWER_BASIC_AUTH=predq:%s\n' % secrets.token_hex(12)); \
+		s = s.replace('\nGRAFANA_ADMIN_PASSWORD=\n', '\nGRAFANA_ADMIN_PASSWORD=%s\n' % secrets.token_hex(12)); \
 		fd = os.open('.env', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, s.encode())"
-	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD and FLOWER_BASIC_AUTH)"
+	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD, FLOWER_BASIC_AUTH and GRAFANA_ADMIN_PASSWORD)"
 
 docker-smoke: $(STAMP) ## build the images, run the compose stack here, score, scale, stop a worker, tear down
 	$(PY) -m scripts.docker_smoke

@@ -2,6 +2,9 @@
 
 import os
 
+from shared import logs
+from shared.settings import Settings
+
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let long polls (?wait) and followed result streams wait without blocking other requests.
@@ -11,3 +14,6 @@ timeout = 60
 graceful_timeout = 20
 keepalive = 5
 accesslog = None
+# gunicorn's own lines in LOG_FORMAT at LOG_LEVEL (a malformed one stops it here, naming the variable);
+# no access log: the API logs one line per request itself, with its request id.
+logconfig_dict = logs.gunicorn_logconfig(Settings.from_env())

@@ -6,9 +6,10 @@ import logging
 
 from flask import Flask, Response, request
 
-from api import jobs, models, ops
+from api import jobs, models, ops, pages, request_log
 from api.problems import register_error_handlers
 from api.services import services
+from shared import logs
 from shared.services import Services, build_services
 from shared.settings import Settings
 
@@ -18,16 +19,17 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     """The Flask app for `settings` (read from the environment when omitted)."""
     settings = settings or (services.settings if services else Settings.from_env())
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = Flask(__name__)
+    logs.configure(settings)
+    app = Flask(__name__, static_folder=None)  # pages.py serves the pages' files
     # One byte over the limit reaches our own reader, which answers 413; werkzeug alone would cut a
     # chunked body at the limit without a word.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["predq"] = services or build_services(settings)
-    for blueprint in (jobs.bp, models.bp, ops.bp):
+    for blueprint in (jobs.bp, models.bp, ops.bp, pages.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.after_request(_count_request)
+    request_log.init_app(app)
     if not app.extensions["predq"].api_keys:
         log.warning("no API_KEYS configured: the API is open to anyone who can reach it")
     return app

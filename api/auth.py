@@ -8,6 +8,7 @@ import hmac
 from flask import g, request
 
 from api.services import services
+from shared import logs
 from shared.errors import UnauthorizedError
 
 PUBLIC_OWNER = "public"
@@ -19,6 +20,7 @@ def require_key() -> None:
     keys = services().api_keys
     if not keys:
         g.owner = PUBLIC_OWNER
+        logs.bind(api_key_id=PUBLIC_OWNER)
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -28,6 +30,7 @@ def require_key() -> None:
     if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
         raise UnauthorizedError("unknown API key")
     g.owner = hashlib.sha256(token.encode()).hexdigest()[:32]
+    logs.bind(api_key_id=logs.key_id(g.owner))
 
 
 def current_owner() -> str:

@@ -6,8 +6,9 @@ import math
 
 from flask import Blueprint, Response, request
 
-from api import params
+from api import declarations as spec
 from api.auth import current_owner, require_key
+from api.operations import documented
 from api.resources import poll_headers
 from api.responses import json_response
 from api.results import results_response
@@ -24,15 +25,14 @@ from shared.services import Services
 bp = Blueprint("jobs", __name__)
 bp.before_request(require_key)
 
-MAX_WAIT_SECONDS = 30.0
-
 
 @bp.post("/jobs")
+@documented(spec.SUBMIT)
 def submit_job() -> Response:
     svc = services()
     body = body_reader(svc)
     batch = open_request_batch(svc, body)
-    if params.flag(request.args, "dry_run"):
+    if spec.DRY_RUN.read(request.args):
         return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
     submitted = svc.lifecycle.submit(current_owner(), batch, _idempotent_request(body))
     if not submitted.created:
@@ -59,39 +59,34 @@ def job_resource_of(svc: Services, job: Job) -> dict[str, object]:
 
 
 @bp.get("/jobs/<job_id>")
+@documented(spec.GET)
 def get_job(job_id: str) -> Response:
     svc = services()
-    wait = params.seconds(request.args, "wait", MAX_WAIT_SECONDS)
+    wait = spec.WAIT.read(request.args)
     job = svc.store.wait(job_id, current_owner(), wait) if wait else svc.store.get(job_id, current_owner())
     return json_response(job_resource_of(svc, job), headers=poll_headers(job))
 
 
 @bp.delete("/jobs/<job_id>")
+@documented(spec.CANCEL)
 def cancel_job(job_id: str) -> Response:
     return json_response(job_resource(services().lifecycle.cancel(job_id, current_owner())))
 
 
 @bp.get("/jobs")
+@documented(spec.LIST)
 def list_jobs() -> Response:
     svc = services()
-    status = _status_filter(request.args.get("status"))
-    limit = params.integer(request.args, "limit", 50, 1, 500)
-    cursor = _cursor(request.args.get("cursor"))
+    wanted = spec.STATUS.read(request.args)
+    status = JobStatus(wanted) if wanted is not None else None
+    limit = spec.LIST_LIMIT.read(request.args)
+    cursor = _cursor(spec.CURSOR.read(request.args))
     page = svc.store.list_jobs(current_owner(), status, limit, cursor)
     nxt = None
     if page.cursor is not None:
         extra = f"&status={status.value}" if status else ""
         nxt = f"/jobs?cursor={page.cursor}&limit={limit}{extra}"
     return json_response({"jobs": [job_resource(j) for j in page.jobs], "next": nxt})
-
-
-def _status_filter(raw: str | None) -> JobStatus | None:
-    if raw is None:
-        return None
-    try:
-        return JobStatus(raw)
-    except ValueError:
-        raise BadRequestError(f"?status is one of {', '.join(s.value for s in JobStatus)}; got {raw!r}") from None
 
 
 def _cursor(raw: str | None) -> float | None:
@@ -107,6 +102,7 @@ def _cursor(raw: str | None) -> float | None:
 
 
 @bp.get("/jobs/<job_id>/results")
+@documented(spec.RESULTS)
 def get_results(job_id: str) -> Response:
     svc = services()
     return results_response(svc, svc.store.get(job_id, current_owner()))

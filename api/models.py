@@ -6,7 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response
 
+from api import declarations as spec
 from api.auth import require_key
+from api.operations import documented
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
@@ -24,17 +26,20 @@ def entry_of(model: ModelEntry) -> dict[str, Any]:
 
 
 @bp.get("/models")
+@documented(spec.MODELS)
 def list_models() -> Response:
     return json_response({"models": [entry_of(m) for m in services().registry.latest_entries()]})
 
 
 @bp.get("/models/<name>")
+@documented(spec.MODEL)
 def get_model(name: str) -> Response:
     versions = services().registry.versions(name)
     return json_response({**entry_of(versions[-1]), "versions": [entry_of(v) for v in versions]})
 
 
 @bp.post("/models/<name>/predict")
+@documented(spec.PREDICT)
 def predict_now(name: str) -> Response:
     """The same validation and scoring as a job, answered at once for small batches."""
     svc = services()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from shared.errors import BadRequestError
 
@@ -43,3 +45,70 @@ def seconds(query: Mapping[str, str], name: str, most: float) -> float:
     if not 0 <= value < float("inf"):
         raise BadRequestError(f"?{name} is a number of seconds, 0 or more; got {raw!r}")
     return min(value, most)
+
+
+# --------------------------------------------------------------------------- declared once, read and documented
+@dataclass(frozen=True)
+class Query:
+    """A query parameter: views read it with `read`, the OpenAPI document describes it with `openapi`."""
+
+    name: str
+    description: str
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def openapi(self) -> dict[str, Any]:
+        return {"name": self.name, "in": "query", "required": False, "description": self.description,
+                "schema": self.schema()}
+
+    def read(self, query: Mapping[str, str]) -> Any:
+        return query.get(self.name)
+
+
+@dataclass(frozen=True)
+class Flag(Query):
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": [*TRUE, *FALSE], "default": "false"}
+
+    def read(self, query: Mapping[str, str]) -> bool:
+        return flag(query, self.name)
+
+
+@dataclass(frozen=True)
+class Integer(Query):
+    default: int = 0
+    low: int = 0
+    high: int | None = None
+
+    def schema(self) -> dict[str, Any]:
+        bounds = {"maximum": self.high} if self.high is not None else {}
+        return {"type": "integer", "minimum": self.low, "default": self.default, **bounds}
+
+    def read(self, query: Mapping[str, str]) -> int:
+        return integer(query, self.name, self.default, self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Seconds(Query):
+    most: float = 30.0
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": 0, "description": f"more than {self.most:g} counts as {self.most:g}"}
+
+    def read(self, query: Mapping[str, str]) -> float:
+        return seconds(query, self.name, self.most)
+
+
+@dataclass(frozen=True)
+class Choice(Query):
+    choices: tuple[str, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices)}
+
+    def read(self, query: Mapping[str, str]) -> str | None:
+        raw = query.get(self.name)
+        if raw is not None and raw not in self.choices:
+            raise BadRequestError(f"?{self.name} is one of {', '.join(self.choices)}; got {raw!r}")
+        return raw

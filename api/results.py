@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from flask import Response, request, stream_with_context
 
-from api import params
+from api.declarations import FOLLOW, FORMATS, OFFSET, RESULTS_LIMIT
 from api.renderers import csv_body, ndjson_body, parquet_body
 from api.responses import json_response
 from shared.errors import BadRequestError, ConflictError, JobEndedError
@@ -17,14 +17,12 @@ from shared.job import Job, JobStatus
 from shared.resource import result_values
 from shared.services import Services
 
-FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson",
-           "parquet": "application/vnd.apache.parquet"}
 FOLLOW_POLL_SECONDS = 0.05
 
 
 def results_response(svc: Services, job: Job) -> Response:
     fmt = _format()
-    follow = params.flag(request.args, "follow")
+    follow = FOLLOW.read(request.args)
     if follow and fmt == "json":
         raise BadRequestError("?follow=true streams rows: ask for ?format=csv, ndjson or parquet")
     live = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -55,8 +53,8 @@ def _format() -> str:
 
 
 def _json_page(svc: Services, job: Job) -> Response:
-    offset = params.integer(request.args, "offset", 0, 0)
-    limit = params.integer(request.args, "limit", 1000, 1, 100_000)
+    offset = OFFSET.read(request.args)
+    limit = RESULTS_LIMIT.read(request.args)
     stop = min(offset + limit, job.rows)
     values = result_values(svc.store, job, offset, stop)
     nxt = f"/jobs/{job.job_id}/results?offset={stop}&limit={limit}" if stop < job.rows else None

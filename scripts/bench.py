@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import requests
 from sklearn.datasets import make_classification
 
+from scripts import bench_chart
 from scripts.bench_churn import churn_bodies, churn_latency, churn_limit, load_model
 from scripts.stack import LocalStack
 from shared import artifacts
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(largest gunicorn process; {big['api_rss_before_mb']} MB before the job, "
               f"master {big['api_master_peak_rss_mb']} MB)")
     print(json.dumps(figures))
+    print(f"chart: {bench_chart.write_chart(figures)}")
     return 0
 
 

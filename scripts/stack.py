@@ -83,7 +83,7 @@ class LocalStack:
 
     def start_worker(self, name: str | None = None) -> subprocess.Popen[bytes]:
         name = name or f"w{len(self.worker_procs) + 1}"
-        args = [str(BIN / "celery"), "--app", "worker", "worker", "--concurrency", "1", "--hostname",
+        args = [str(BIN / "celery"), "--quiet", "--app", "worker", "worker", "--concurrency", "1", "--hostname",
                 f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         proc = self._spawn(args, f"worker-{name}.log", {**self.env(), **SINGLE_THREADED})
         self.worker_procs.append(proc)

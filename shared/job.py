@@ -46,6 +46,12 @@ class Job:
     classes: list[Any] | None
     callback_url: str | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    bulk: bool = False
+    """In the bulk lane: its chunks are handed to workers a few at a time, in fair order (shared.scheduler)."""
+    chunks_dispatched: int = 0
+    """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost."""
+    request_id: str | None = None
+    """The X-Request-ID of the submission, carried into the job's chunk logs."""
     passthrough: list[str] = field(default_factory=list)
 
     @classmethod
@@ -67,7 +73,10 @@ class Job:
                    finished_at=opt_float("finished_at"), error=opt_json("error"),
                    metadata=opt_json("metadata") or {}, classes=opt_json("classes"),
                    callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
-                   callbacks=opt_json("callbacks") or [], passthrough=opt_json("passthrough") or [])
+                   callbacks=opt_json("callbacks") or [], bulk=h.get("lane") == b"bulk",
+                   chunks_dispatched=int(h.get("dispatched", 0)),
+                   request_id=h["request_id"].decode() if h.get("request_id") else None,
+                   passthrough=opt_json("passthrough") or [])
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -76,6 +85,7 @@ class Job:
             "model": orjson.dumps(self.model), "method": self.method, "rows": self.rows,
             "chunk_rows": self.chunk_rows, "chunks_total": self.chunks_total, "rows_done": 0,
             "chunks_done": 0, "created_at": repr(self.created_at), "metadata": orjson.dumps(self.metadata),
+            "lane": "bulk" if self.bulk else "small", "dispatched": self.chunks_dispatched,
         }
         if self.classes is not None:
             out["classes"] = orjson.dumps(self.classes)
@@ -83,6 +93,8 @@ class Job:
             out["callback_url"] = self.callback_url
         if self.passthrough:
             out["passthrough"] = orjson.dumps(self.passthrough)
+        if self.request_id:
+            out["request_id"] = self.request_id
         return out
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:

@@ -19,13 +19,15 @@ from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
+from shared import logs, workers
 from shared.batch import Batch, limited_blocks
 from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError
 from shared.idempotency import IdempotencyStore
 from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
-from shared.queue import ChunkQueue
+from shared.queue import ChunkQueue, Lane
 from shared.retry import patiently
+from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.store import ChunkWriter, JobStore, new_job_id
 from shared.transitions import ChunkFinish, ChunkStart, Ending
@@ -62,10 +64,11 @@ class Lifecycle:
     """Every move of a job and its chunks, for the API, the workers and the sweeper alike."""
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
-                 idempotency: IdempotencyStore, redis_patience: float = 0.0) -> None:
+                 idempotency: IdempotencyStore, scheduler: FairScheduler, redis_patience: float = 0.0) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
+        self.scheduler = scheduler
         self.metrics = metrics
         self.idempotency = idempotency
         self.redis_patience = redis_patience
@@ -83,7 +86,7 @@ class Lifecycle:
             for X in limited_blocks(batch.blocks, self.settings.max_rows):
                 writer.add(X)
             writer.finish()
-            job = _queued_job(owner, batch, writer)
+            job = _queued_job(owner, batch, writer, self.settings.small_job_rows)
             if idempotent is not None:
                 earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
                 if earlier is not None:
@@ -101,18 +104,27 @@ class Lifecycle:
             raise
 
     def _accept(self, job: Job) -> None:
-        """Record the job and enqueue its chunks; a failed enqueue leaves no live job behind."""
+        """Record the job and put its chunks in line; a failure to do so leaves no live job behind.
+
+        A small job's chunks all go to the small lane; a bulk job's wait in the fair scheduler."""
         self.store.create_record(job, self.settings.max_queued_jobs)
         try:
-            self.queue.enqueue(job.job_id, job.chunks_total)
+            if job.bulk:
+                self.scheduler.add(job)
+            else:
+                self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
         except Exception:
             log.exception("enqueuing job %s failed; discarding it", job.job_id)
             self._discard_quietly(job)
             raise
+        if job.bulk:
+            self._dispatch_quietly()
         try:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
         except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
             log.warning("could not count job %s: %s", job.job_id, exc)
+        logs.bind(job_id=job.job_id, model=job.model["name"])
+        log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method})
 
     def _discard_quietly(self, job: Job) -> None:
         """Best effort: with Redis down the job stays, and the sweeper enqueues its chunks once Redis is back."""
@@ -147,11 +159,16 @@ class Lifecycle:
     # ------------------------------------------------------------------ chunks
     def run_chunk(self, job_id: str, index: int, scorer: Scorer, node: str) -> ChunkStart | ChunkFinish:
         """Score chunk `index` of `job_id` unless it is done or its job is over; safe to run any number of times."""
-        start = self._patiently(lambda: self.store.start_chunk(job_id, index, self.settings.max_chunk_attempts))
+        now = time.time()
+        start = self._patiently(lambda: self.store.start_chunk(job_id, index, self.settings.max_chunk_attempts, now))
         if start not in (ChunkStart.RUN, ChunkStart.POISON):
             log.info("chunk %s/%d not run: %s", job_id, index, start.value)
             return start
         job = self._patiently(lambda: self.store.get(job_id))
+        logs.bind(job_id=job_id, chunk=index, model=job.model["name"], api_key_id=logs.key_id(job.owner),
+                  request_id=job.request_id)
+        if job.started_at == now:  # this start moved the job from queued to running
+            log.info("job started", extra={"rows": job.rows, "chunks": job.chunks_total})
         if start is ChunkStart.POISON:
             self.fail(job, index, f"it was tried {self.settings.max_chunk_attempts} times (MAX_CHUNK_ATTEMPTS) "
                                   "and each attempt died or was cut short")
@@ -161,6 +178,8 @@ class Lifecycle:
         except ChunkFailedError as exc:
             self.fail(job, index, exc.detail)
             return ChunkFinish.FAILED
+        finally:
+            self._dispatch_quietly()  # this worker is free: the bulk lane gets its next chunk in fair order
 
     def _score_and_record(self, job: Job, index: int, scorer: Scorer, node: str) -> ChunkFinish:
         X = self._patiently(lambda: self.store.read_input(job.job_id, index))
@@ -172,6 +191,7 @@ class Lifecycle:
         result = scorer(job, X)
         elapsed = time.perf_counter() - started
         outcome = self._patiently(lambda: self.store.finish_chunk(job, index, result))
+        log.debug("chunk %s", outcome.value, extra={"rows": len(X), "seconds": round(elapsed, 4)})
         if outcome.counted:
             self.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
                                         ("predq_chunks_scored", 1, {"worker": node})],
@@ -188,11 +208,26 @@ class Lifecycle:
             self._ended(job, JobStatus.FAILED)
         return ending
 
+    # ------------------------------------------------------------------ the bulk lane
+    def dispatch(self) -> int:
+        """Top the bulk lane up from the fair scheduler: two waiting messages per live worker at most."""
+        window = 2 * max(workers.alive(self.store.redis), 1)
+        chunks = self.scheduler.take(window)
+        self.queue.send(Lane.BULK, chunks)
+        return len(chunks)
+
+    def _dispatch_quietly(self) -> None:
+        """A failed dispatch loses nothing: the sweeper dispatches again, and resends what was taken."""
+        try:
+            self.dispatch()
+        except Exception as exc:
+            log.warning("could not dispatch bulk chunks: %s", exc)
+
     # ------------------------------------------------------------------ the sweeper's repairs
-    def resend(self, job_id: str, indexes: list[int]) -> None:
+    def resend(self, job: Job, indexes: list[int]) -> None:
         """Enqueue again chunks whose messages were lost (they run at most once all the same)."""
-        log.warning("job %s: chunks %s lost their messages; enqueuing them again", job_id, indexes)
-        self.queue.resend(job_id, indexes)
+        log.warning("job %s: chunks %s lost their messages; enqueuing them again", job.job_id, indexes)
+        self.queue.send(Lane.BULK if job.bulk else Lane.SMALL, [(job.job_id, index) for index in indexes])
 
     def fail_lost_input(self, job: Job, index: int) -> Ending:
         return self.fail(job, index, "its input is no longer in Redis (was Redis restarted without persistence?)")
@@ -200,8 +235,13 @@ class Lifecycle:
     # ------------------------------------------------------------------ after a job's end
     def _ended(self, job: Job, status: JobStatus) -> None:
         """Count the job's end and queue its callback, once, by whoever ended it; never fails the move."""
+        seconds = time.time() - job.created_at
+        log.info("job %s", status.value, extra={"job_id": job.job_id, "model": job.model["name"],
+                                                "status": status.value, "rows": job.rows,
+                                                "duration_s": round(seconds, 3),
+                                                "rows_per_second": round(job.rows / max(seconds, 1e-6), 1)})
         try:
-            record_job_end(self.metrics, job.model, status.value, time.time() - job.created_at)
+            record_job_end(self.metrics, job.model, status.value, seconds)
         except Exception as exc:
             log.warning("could not count the end of job %s: %s", job.job_id, exc)
         if job.callback_url is None:
@@ -215,10 +255,12 @@ class Lifecycle:
         return patiently(call, self.redis_patience)
 
 
-def _queued_job(owner: str, batch: Batch, writer: ChunkWriter) -> Job:
+def _queued_job(owner: str, batch: Batch, writer: ChunkWriter, small_job_rows: int) -> Job:
     classes = list(batch.model.classes) if batch.model.classes is not None else None
+    bulk = writer.rows > small_job_rows
     return Job(job_id=writer.job_id, owner=owner, status=JobStatus.QUEUED, model=batch.model.ref(),
                method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
                rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
-               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url,
+               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url, bulk=bulk,
+               chunks_dispatched=0 if bulk else writer.chunks, request_id=logs.current("request_id"),
                passthrough=list(batch.passthrough))

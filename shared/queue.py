@@ -1,12 +1,21 @@
-"""The Celery app both sides build, and the chunk queue the API sends to."""
+"""The Celery app both sides build, and the two lanes chunk messages wait in.
+
+Workers take from the small lane first (kombu's `priority` queue order), so a small job waits for at most
+the chunks already being scored; the bulk lane is fed a few chunks at a time, round-robin across API keys
+and their jobs, by `shared.scheduler`.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from typing import Protocol
 
 from celery import Celery
+from kombu.entity import Queue
 
 from shared.settings import Settings
+from shared.workers import Chunk
 
 SCORE_CHUNK = "predq.score_chunk"
 """The API sends chunks by task name, so it never imports worker code."""
@@ -14,11 +23,24 @@ SCORE_CHUNK = "predq.score_chunk"
 DELIVER_CALLBACK = "predq.deliver_callback"
 """Posts a finished job to its callback_url; sent once per terminal transition."""
 
+class Lane(str, enum.Enum):
+    SMALL = "small"
+    """Jobs of at most SMALL_JOB_ROWS rows: every chunk enqueued at once, taken first."""
+    BULK = "bulk"
+    """Bigger jobs: their chunks enter this lane a few at a time, in fair order."""
+
+
+def lane_queues(settings: Settings) -> dict[Lane, str]:
+    """The Celery queue of each lane, in the order workers take from them."""
+    return {Lane.SMALL: settings.queue_name, Lane.BULK: f"{settings.queue_name}.bulk"}
+
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app for `settings`: JSON only, late acks, one prefetched chunk at a time."""
+    """A Celery app for `settings`: JSON only, late acks, one prefetched chunk at a time, lanes in order."""
     app = Celery("predq", broker=settings.redis_url, set_as_current=False)
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    queues = lane_queues(settings)
+    # 'priority': every BRPOP lists the small lane first, where kombu's default would rotate the order.
+    transport = {"visibility_timeout": settings.visibility_timeout, "queue_order_strategy": "priority"}
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -29,7 +51,8 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.chunk_soft_time_limit,
         task_time_limit=settings.chunk_time_limit,
-        task_default_queue=settings.queue_name,
+        task_default_queue=queues[Lane.SMALL],
+        task_queues=[Queue(queues[Lane.SMALL]), Queue(queues[Lane.BULK])],  # type: ignore[no-untyped-call]
         broker_transport_options=transport,
         visibility_timeout=settings.visibility_timeout,
         broker_connection_retry_on_startup=True,
@@ -46,11 +69,9 @@ def make_celery(settings: Settings) -> Celery:
 
 
 class ChunkQueue(Protocol):
-    """Where the API puts chunk messages: Celery in production, a recorder in unit tests."""
+    """Where chunk messages go: Celery in production, a recorder in unit tests."""
 
-    def enqueue(self, job_id: str, chunks: int) -> None: ...
-
-    def resend(self, job_id: str, indexes: list[int]) -> None: ...
+    def send(self, lane: Lane, chunks: Sequence[Chunk]) -> None: ...
 
     def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None: ...
 
@@ -58,16 +79,16 @@ class ChunkQueue(Protocol):
 class CeleryChunkQueue:
     """One Celery task message per chunk, carrying only ids."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
+        self.queues = lane_queues(settings)
 
-    def enqueue(self, job_id: str, chunks: int) -> None:
-        self.resend(job_id, list(range(chunks)))
-
-    def resend(self, job_id: str, indexes: list[int]) -> None:
+    def send(self, lane: Lane, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
         with self.app.producer_or_acquire() as producer:
-            for index in indexes:
-                self.app.send_task(SCORE_CHUNK, args=[job_id, index], producer=producer)
+            for job_id, index in chunks:
+                self.app.send_task(SCORE_CHUNK, args=[job_id, index], queue=self.queues[lane], producer=producer)
 
     def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None:
         self.app.send_task(DELIVER_CALLBACK, args=[job_id, attempt], countdown=countdown or None)

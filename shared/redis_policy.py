@@ -23,3 +23,15 @@ def check_no_eviction(client: redis.Redis) -> None:
     if policy not in (None, "noeviction"):
         raise EvictingRedisError(f"Redis runs with maxmemory-policy {policy}: it may evict queued chunks and "
                                  "job records. Set maxmemory-policy noeviction.")
+
+
+def memory_gauges(client: redis.Redis) -> dict[str, tuple[str, float]]:
+    """Redis's memory use and limit as Prometheus gauges (name -> (help, value)); none where INFO is refused."""
+    try:
+        info = client.info("memory")
+    except redis.exceptions.ResponseError as exc:  # INFO disabled (some managed Redis, the fake Redis)
+        log.debug("cannot read Redis's memory figures: %s", exc)
+        return {}
+    return {"predq_redis_memory_used_bytes": ("Bytes Redis has allocated (INFO used_memory).",
+                                              float(info.get("used_memory", 0))),
+            "predq_redis_maxmemory_bytes": ("Redis's maxmemory; 0 means no limit.", float(info.get("maxmemory", 0)))}

@@ -68,3 +68,58 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
 redis.call('ZREM', KEYS[2], ARGV[4])
 return {'ended', ARGV[1]}
 """
+
+SCHEDULE_JOB = """
+-- KEYS: owners ring, owners set, the owner's job ring, scheduled-chunks counter
+-- ARGV: job id, owner, chunks, ttl seconds
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('INCRBY', KEYS[4], ARGV[3])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+return 1
+"""
+
+TAKE_CHUNKS = """
+-- KEYS: owners ring, owners set, scheduled-chunks counter, the bulk lane's Celery list
+-- ARGV: chunks the bulk lane may hold, key prefix, ttl seconds
+-- Round-robin across owners, then across each owner's jobs, one chunk per turn, until the lane holds
+-- ARGV[1] messages. Marks each chunk dispatched; answers job id, index, job id, index, ...
+local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[4])
+local out = {}
+while room > 0 do
+  local owner = redis.call('LPOP', KEYS[1])
+  if not owner then break end
+  local ring = ARGV[2] .. 'sched:owner:' .. owner
+  local job = redis.call('LPOP', ring)
+  if job then
+    local jk = ARGV[2] .. 'job:' .. job
+    local status = redis.call('HGET', jk, 'status')
+    local total = tonumber(redis.call('HGET', jk, 'chunks_total') or '0')
+    local sent = tonumber(redis.call('HGET', jk, 'dispatched') or '0')
+    if status == 'queued' or status == 'running' then
+      if sent < total then
+        redis.call('HSET', jk, 'dispatched', sent + 1)
+        out[#out + 1] = job
+        out[#out + 1] = sent
+        room = room - 1
+        sent = sent + 1
+        redis.call('DECR', KEYS[3])
+      end
+      if sent < total then redis.call('RPUSH', ring, job) end
+    elseif total > sent then
+      redis.call('DECRBY', KEYS[3], total - sent)  -- an ended job leaves with its chunks never sent
+    end
+  end
+  if redis.call('LLEN', ring) > 0 then
+    redis.call('RPUSH', KEYS[1], owner)
+    redis.call('EXPIRE', ring, ARGV[3])
+  else
+    redis.call('SREM', KEYS[2], owner)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return out
+"""

@@ -9,9 +9,10 @@ import redis
 from shared.idempotency import IdempotencyStore
 from shared.lifecycle import Lifecycle
 from shared.metrics import MetricsRecorder
-from shared.queue import CeleryChunkQueue, ChunkQueue, make_celery
+from shared.queue import CeleryChunkQueue, ChunkQueue, Lane, lane_queues, make_celery
 from shared.redis_client import connect
 from shared.registry import ModelRegistry, set_cache_size
+from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -39,10 +40,11 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     client = client or connect(settings.redis_url)
     ttl = settings.result_ttl_seconds
     store = store or JobStore(client, ttl)
-    queue = queue or CeleryChunkQueue(make_celery(settings))
+    queue = queue or CeleryChunkQueue(make_celery(settings), settings)
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
-    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, redis_patience)
+    scheduler = FairScheduler(client, lane_queues(settings)[Lane.BULK], ttl)
+    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, redis_patience)
     set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,

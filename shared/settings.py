@@ -18,6 +18,11 @@ DEFAULT_MAX_BODY_BYTES = 1 << 30
 """A request body larger than this is refused with 413."""
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+"""LOG_FORMAT: one JSON object per line, or text for a terminal."""
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
@@ -35,6 +40,7 @@ class Settings:
     callback_allowed_hosts: str = ""
     callback_secret: str = ""
     log_level: str = "INFO"
+    log_format: str = "json"
     chunk_soft_time_limit: int = 60
     chunk_time_limit: int = 90
     visibility_timeout: int = 3_600
@@ -42,6 +48,7 @@ class Settings:
     worker_concurrency: int = 0
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
+    small_job_rows: int = 10_000
     max_string_bytes: int = 1_024
     model_cache_size: int = 8
 
@@ -62,8 +69,8 @@ class Settings:
     def check(self) -> None:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
-                    "max_queued_jobs", "max_chunk_attempts", "chunk_soft_time_limit", "chunk_time_limit",
-                    "visibility_timeout", "max_string_bytes", "model_cache_size")
+                    "max_queued_jobs", "max_chunk_attempts", "small_job_rows", "chunk_soft_time_limit",
+                    "chunk_time_limit", "visibility_timeout", "max_string_bytes", "model_cache_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
@@ -71,6 +78,10 @@ class Settings:
             raise SettingsError("WORKER_CONCURRENCY must be 0 (one process per core) or more")
         if self.worker_monitoring not in (0, 1):
             raise SettingsError("WORKER_MONITORING must be 0 (off) or 1 (remote control and task events, for Flower)")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {self.log_level!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be json or text; got {self.log_format!r}")
         if self.inline_results_max < 0:
             raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
         if self.chunk_soft_time_limit >= self.chunk_time_limit:

@@ -270,9 +270,11 @@ class JobStore:
         return int(self.redis.zcard(ACTIVE))
 
     # ---------------------------------------------------------------- chunk transitions
-    def start_chunk(self, job_id: str, index: int, max_attempts: int) -> ChunkStart:
-        """Whether chunk `index` should be scored now, counting the attempt; POISON past `max_attempts`."""
-        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, repr(time.time()), max_attempts])
+    def start_chunk(self, job_id: str, index: int, max_attempts: int, now: float | None = None) -> ChunkStart:
+        """Whether chunk `index` should be scored now, counting the attempt; POISON past `max_attempts`.
+        The start that moves the job to running stamps `now` (default: the time of the call) as its started_at."""
+        stamp = repr(time.time() if now is None else now)
+        answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, stamp, max_attempts])
         return ChunkStart(_text(answer))
 
     def finish_chunk(self, job: Job, index: int, result: pa.Table | np.ndarray) -> ChunkFinish:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import fakeredis
@@ -13,10 +13,12 @@ from flask.testing import FlaskClient
 
 from api import create_app
 from scripts import make_models
+from shared.queue import Lane
 from shared.registry import ModelRegistry, write_model
 from shared.services import Services, build_services
 from shared.settings import Settings
 from shared.store import JobStore
+from shared.workers import Chunk
 from worker.runtime import REDIS_PATIENCE_SECONDS
 from worker.scoring import ModelScorer
 
@@ -61,13 +63,12 @@ class RecordingQueue:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, int]] = []
+        self.lanes: list[Lane] = []
         self.callbacks: list[tuple[str, int, float]] = []
 
-    def enqueue(self, job_id: str, chunks: int) -> None:
-        self.messages.extend((job_id, index) for index in range(chunks))
-
-    def resend(self, job_id: str, indexes: list[int]) -> None:
-        self.messages.extend((job_id, index) for index in indexes)
+    def send(self, lane: Lane, chunks: Sequence[Chunk]) -> None:
+        self.messages.extend(chunks)
+        self.lanes.extend(lane for _ in chunks)
 
     def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None:
         self.callbacks.append((job_id, attempt, countdown))

@@ -41,22 +41,28 @@ class PoisonModel:
 
 
 GATE_SENTINEL = 777.0
-"""A chunk holding a row whose first feature is this waits for its gate to open."""
+"""A chunk holding a row whose first feature is this (plus a gate number, 0 to 9) waits for that gate."""
 
 GATE_FEATURES = ["f0", "f1", "f2", "f3"]
 
 
+def gate_path(gate: str, number: int) -> str:
+    """Gate 0 is the file `gate` itself; gate k, `gate.k`."""
+    return gate if number == 0 else f"{gate}.{number}"
+
+
 class GatedModel:
-    """A regressor answering each row's sum; a chunk with a row starting with GATE_SENTINEL waits while the file
-    `gate` exists. Tests hold workers busy (and the jobs behind them queued) for exactly as long as they need,
-    however fast the machine is."""
+    """A regressor answering each row's sum; a chunk with a row starting with GATE_SENTINEL + k waits while the
+    file of gate k exists. Tests hold workers busy (and the jobs behind them queued) for exactly as long as they
+    need, however fast the machine is."""
 
     def __init__(self, gate: str) -> None:
         self.gate = gate
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        if np.any(X[:, 0] == GATE_SENTINEL):
-            while os.path.exists(self.gate):
+        numbers = X[:, 0] - GATE_SENTINEL
+        for number in {int(k) for k in numbers if 0 <= k < 10 and k == int(k)}:
+            while os.path.exists(gate_path(self.gate, number)):
                 time.sleep(0.005)
         result: np.ndarray = X.sum(axis=1)
         return result

@@ -41,7 +41,7 @@ class WorkerRuntime:
         pid = os.getpid()
         with self._lock:
             if pid not in self._built:
-                services = build_services(self.settings, queue=CeleryChunkQueue(self.app),
+                services = build_services(self.settings, queue=CeleryChunkQueue(self.app, self.settings),
                                           redis_patience=REDIS_PATIENCE_SECONDS)
                 self._built = {pid: (services, ModelScorer(services.registry, self.settings))}
             return self._built[pid]

@@ -1,8 +1,8 @@
 """The sweeper: finishes what the transport loses.
 
 Every few seconds one worker (whoever holds the lock) looks at every live job.
-A chunk that is not done, not waiting in the queue and not held by a live
-worker has lost its message (a killed worker, a message dropped between BRPOP
+A chunk that was dispatched to a lane and is not done, not waiting in a lane and
+not held by a live worker has lost its message (a killed worker, a message dropped between BRPOP
 and its bookkeeping, an enqueue that failed); seen so twice, it is enqueued
 again. A job whose input chunks Redis lost ends failed, so no client polls a
 job that never ends.
@@ -20,7 +20,7 @@ import redis
 from shared import workers
 from shared.job import Job
 from shared.keys import key
-from shared.queue import SCORE_CHUNK
+from shared.queue import SCORE_CHUNK, lane_queues
 from shared.services import Services
 from shared.workers import Chunk
 
@@ -73,8 +73,10 @@ class Sweeper:
         held = workers.held_chunks(self.redis)
         if held is None:
             return {}
-        waiting = queued_chunks(self.redis, self.settings.queue_name) | held
-        return self._sweep(waiting, now or time.time())
+        waiting = held.union(*(queued_chunks(self.redis, queue) for queue in lane_queues(self.settings).values()))
+        report = self._sweep(waiting, now or time.time())
+        report["dispatched"] = self.lifecycle.dispatch()
+        return report
 
     def _sweep(self, waiting: set[Chunk], now: float) -> dict[str, int]:
         report = {"resent": 0, "failed": 0, "forgotten": 0}
@@ -87,7 +89,7 @@ class Sweeper:
                 report["forgotten"] += 1
                 continue
             orphans = self._orphans(job, waiting)
-            lost = next((i for i in orphans if not self.store.input_exists(job_id, i)), None)
+            lost = next((i for i in orphans if self._input_lost(job_id, i)), None)
             if lost is not None:
                 self.lifecycle.fail_lost_input(job, lost)
                 report["failed"] += 1
@@ -101,14 +103,20 @@ class Sweeper:
                 else:
                     suspects[name] = first
             if confirmed:
-                self.lifecycle.resend(job_id, confirmed)
+                self.lifecycle.resend(job, confirmed)
                 report["resent"] += len(confirmed)
         self._save_suspects(suspects)
         return report
 
+    def _input_lost(self, job_id: str, index: int) -> bool:
+        """No input and not done, read in that order: a chunk recorded meanwhile (which drops its input in the
+        same step as it joins the done set) is never taken for lost."""
+        return not self.store.input_exists(job_id, index) and not self.store.chunk_is_done(job_id, index)
+
     def _orphans(self, job: Job, waiting: set[Chunk]) -> list[int]:
         done = self.store.done_chunks(job.job_id)
-        return [i for i in range(job.chunks_total) if i not in done and (job.job_id, i) not in waiting]
+        # Chunks not yet dispatched wait in the fair scheduler: not lost.
+        return [i for i in range(job.chunks_dispatched) if i not in done and (job.job_id, i) not in waiting]
 
     def _suspects(self) -> dict[str, float]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(SUSPECTS))

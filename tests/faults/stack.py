@@ -19,8 +19,8 @@ from scripts.embedded_redis import EmbeddedRedis
 from scripts.stack import LocalStack, stop_process
 from shared import workers
 from shared.keys import key
-from tests.faults.support import FAULT_CHUNK_ROWS, Client, chunk_attempts, job_key, until
-from tests.integration.support import QUEUE_NAME, UNACKED, describe
+from tests.faults.support import FAULT_CHUNK_ROWS, FAULT_SMALL_JOB_ROWS, Client, chunk_attempts, job_key, until
+from tests.integration.support import LANES, UNACKED, describe
 
 WORKER_GRACE_SECONDS = 10.0
 """Docker's default stop_grace_period: after it, a stopped container is SIGKILLed."""
@@ -29,7 +29,7 @@ WORKER_GRACE_SECONDS = 10.0
 def fault_stack_of(model_dir: Path, log_dir: Path, workers: int, **env: str) -> LocalStack:
     """A LocalStack whose redis-server keeps an append-only file, so that it can be restarted with its data."""
     stack = LocalStack(workers=workers, model_dir=str(model_dir), log_dir=str(log_dir),
-                       env={"CHUNK_ROWS": str(FAULT_CHUNK_ROWS), **env})
+                       env={"CHUNK_ROWS": str(FAULT_CHUNK_ROWS), "SMALL_JOB_ROWS": str(FAULT_SMALL_JOB_ROWS), **env})
     if stack.redis is not None:
         stack.redis.stop()  # never started: this removes its empty directory
     stack.redis = EmbeddedRedis(appendonly=True)
@@ -90,8 +90,8 @@ class FaultStack:
         return {int(i) for i in self.redis.smembers(job_key(job_id, "done"))}
 
     def queued_chunks(self, job_id: str) -> set[int]:
-        """Chunks of a job whose messages wait in the Celery queue list."""
-        payloads = [json.loads(raw) for raw in cast(list[bytes], self.redis.lrange(QUEUE_NAME, 0, -1))]
+        """Chunks of a job whose messages wait in a lane's Celery queue list."""
+        payloads = [json.loads(raw) for raw in self._waiting_messages()]
         return {index for found, index, _, _ in map(_chunk_message, payloads) if found == job_id}
 
     def chunk_messages(self, job_id: str, queued: bool = True) -> set[tuple[int, str, bool]]:
@@ -103,9 +103,12 @@ class FaultStack:
         """
         payloads = [json.loads(raw)[0] for raw in cast(list[bytes], self.redis.hvals(UNACKED))]
         if queued:
-            payloads += [json.loads(raw) for raw in cast(list[bytes], self.redis.lrange(QUEUE_NAME, 0, -1))]
+            payloads += [json.loads(raw) for raw in self._waiting_messages()]
         return {(index, task_id, again) for found, index, task_id, again in map(_chunk_message, payloads)
                 if found == job_id}
+
+    def _waiting_messages(self) -> list[bytes]:
+        return [raw for lane in LANES for raw in cast(list[bytes], self.redis.lrange(lane, 0, -1))]
 
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL the worker's whole process group, main and pool child, as `docker kill` would."""

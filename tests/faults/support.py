@@ -22,6 +22,9 @@ from tests.integration.support import TERMINAL, describe, same, wait_for
 FAULT_CHUNK_ROWS = 250
 """Rows per chunk in the fault stacks: a job of a few thousand rows spans many chunks."""
 
+FAULT_SMALL_JOB_ROWS = 2_000
+"""Most fault jobs take the bulk lane, so every fault also hits the fair scheduler and its dispatching."""
+
 SLOW_MODEL = "slow-forest"
 """bench-forest, sleeping SLOW_DELAY_SECONDS per chunk, so that a fault lands mid-chunk."""
 

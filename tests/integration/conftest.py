@@ -26,6 +26,9 @@ from tests.models import GATE_FEATURES, GatedModel
 INTEGRATION_CHUNK_ROWS = 100
 """Rows per chunk in the session stack."""
 
+INTEGRATION_SMALL_JOB_ROWS = 1_000
+"""Jobs of more than ten chunks take the bulk lane in the session stack."""
+
 GATED_MODEL = "gated"
 """tests.models.GatedModel behind the session's gate: rows from `gated_rows` answer their sums."""
 
@@ -61,8 +64,9 @@ def _intact(descriptor: Path) -> bool:
 
 @pytest.fixture(scope="session")
 def stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """Redis, the API and two Celery workers, with 100-row chunks."""
-    with start_stack(LocalStack(workers=2, env={"CHUNK_ROWS": str(INTEGRATION_CHUNK_ROWS)},
+    """Redis, the API and two Celery workers, with 100-row chunks; jobs of more than ten take the bulk lane."""
+    env = {"CHUNK_ROWS": str(INTEGRATION_CHUNK_ROWS), "SMALL_JOB_ROWS": str(INTEGRATION_SMALL_JOB_ROWS)}
+    with start_stack(LocalStack(workers=2, env=env,
                                 model_dir=str(stack_model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("stack-logs")))) as running:
         yield running

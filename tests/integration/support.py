@@ -18,16 +18,21 @@ from prometheus_client.parser import text_string_to_metric_families
 from scripts.stack import LocalStack
 from shared import artifacts, workers
 from shared.keys import key
+from shared.queue import lane_queues
 from shared.registry import read_entry
+from shared.scheduler import SCHEDULED
 from shared.settings import Settings
-from tests.models import GATE_SENTINEL
+from tests.models import GATE_SENTINEL, gate_path
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 PROBLEM_TYPE = "application/problem+json"
 HTTP_TIMEOUT = 60.0
 JOB_TIMEOUT = 60.0
 QUEUE_NAME = Settings().queue_name
-"""The Celery queue the chunk messages wait in."""
+"""The small lane's Celery queue, where chunk messages sent by task name alone wait too."""
+
+LANES = tuple(lane_queues(Settings()).values())
+"""Every lane's Celery queue."""
 
 UNACKED = "unacked"
 """kombu's Redis transport keeps messages a worker holds (taken, not yet acknowledged) in this hash."""
@@ -74,10 +79,12 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, pause
 # --------------------------------------------------------------------------- holding work
 class Gate:
     """While the file exists, every chunk of the `gated` model (tests.models.GatedModel) holding a row that starts
-    with GATE_SENTINEL waits: work stays running, and jobs behind it queued, exactly as long as a test needs."""
+    with GATE_SENTINEL + `number` waits: work stays running, and jobs behind it queued, exactly as long as a test
+    needs."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, gate: Path, number: int = 0) -> None:
+        self.number = number
+        self.path = Path(gate_path(str(gate), number))
 
     def close(self) -> None:
         self.path.touch()
@@ -86,9 +93,9 @@ class Gate:
         self.path.unlink(missing_ok=True)
 
 
-def gated_rows(n: int, held: bool = True) -> list[list[float]]:
-    """`n` rows of the `gated` model; `held` rows wait at a closed gate. Each row's answer is its sum."""
-    first = GATE_SENTINEL if held else 1.0
+def gated_rows(n: int, held: bool = True, gate: int = 0) -> list[list[float]]:
+    """`n` rows of the `gated` model; `held` rows wait while gate number `gate` is closed. Each answers its sum."""
+    first = GATE_SENTINEL + gate if held else 1.0
     return [[first, float(i), 0.5, -1.0] for i in range(n)]
 
 
@@ -260,12 +267,13 @@ def assert_same_results(got: list[Any], want: list[Any]) -> None:
 def trace(client: redis.Redis) -> tuple[frozenset[bytes], int]:
     """The submission keys in Redis and the chunk queue's length."""
     keys = frozenset(k for pattern in TRACE_PATTERNS for k in client.scan_iter(match=pattern, count=1000))
-    return keys, int(client.llen(QUEUE_NAME))
+    return keys, sum(int(client.llen(lane)) for lane in LANES)
 
 
 def queue_idle(client: redis.Redis) -> bool:
-    """No chunk message waiting, and none held by a worker."""
-    return client.llen(QUEUE_NAME) == 0 and client.hlen(UNACKED) == 0
+    """No chunk message waiting in a lane or the fair scheduler, and none held by a worker."""
+    return (all(client.llen(lane) == 0 for lane in LANES) and client.hlen(UNACKED) == 0
+            and int(client.get(SCHEDULED) or 0) <= 0)
 
 
 def wait_queue_idle(client: redis.Redis, timeout: float = JOB_TIMEOUT) -> None:

@@ -142,7 +142,7 @@ def test_a_second_delivery_overlapping_the_first_does_not_fail_the_job(api: Api,
     settings = Settings.from_env({"REDIS_URL": stack.redis_url, "MODEL_DIR": stack.model_dir,
                                   **stack.extra_env})
     client = redis.Redis.from_url(stack.redis_url)
-    late = build_services(settings, client, CeleryChunkQueue(make_celery(settings)),
+    late = build_services(settings, client, CeleryChunkQueue(make_celery(settings), settings),
                           store=_LateInputStore(client, settings.result_ttl_seconds))
     X = np.round(np.random.default_rng(10).normal(0, 1, (10_000, 20)), 3)
     job_id = api.submit({"model": "bench-forest", "instances": X.tolist()})["job_id"]  # 100 chunks, queued

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from shared.queue import Lane
+from shared.workers import Chunk
 from tests.conftest import RecordingQueue
 from tests.unit.conftest import StackFactory
 from tests.unit.helpers import IRIS_FEATURES, as_objects, assert_problem, iris_rows, redis_keys, to_csv, to_ndjson
@@ -249,7 +252,7 @@ class FailingQueue(RecordingQueue):
         super().__init__()
         self.error = error
 
-    def enqueue(self, job_id: str, chunks: int) -> None:
+    def send(self, lane: Lane, chunks: Sequence[Chunk]) -> None:
         raise self.error
 
 

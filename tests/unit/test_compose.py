@@ -189,11 +189,24 @@ def test_every_compose_variable_is_in_env_example() -> None:
         assert used - internal <= listed, f"{name} uses {sorted(used - internal - listed)}"
 
 
-def test_monitoring_profile_adds_flower_on_loopback() -> None:
-    flower = services()["flower"]
-    assert flower["profiles"] == ["monitoring"]
-    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
-    assert [name for name, spec in services().items() if spec.get("profiles")] == ["flower"]
+def test_monitoring_profile_adds_flower_prometheus_and_grafana_on_loopback() -> None:
+    profiled = {name: spec for name, spec in services().items() if spec.get("profiles")}
+    assert set(profiled) == {"flower", "prometheus", "grafana"}
+    for name, spec in profiled.items():
+        assert spec["profiles"] == ["monitoring"], name
+        assert all(port.startswith("127.0.0.1:") for port in spec["ports"]), name
+    for name in ("prometheus", "grafana"):  # Flower's healthcheck is its image's
+        assert services()[name]["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_monitoring_mounts_exist_and_images_are_pinned() -> None:
+    for name in ("prometheus", "grafana"):
+        spec = services()[name]
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", spec["image"]), spec["image"]
+        for volume in spec["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repository"
 
 
 def test_models_override_mounts_a_read_only_folder_for_api_and_workers() -> None:
