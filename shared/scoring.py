@@ -62,18 +62,3 @@ def to_frame(table: pa.Table, names: Sequence[str]) -> Any:
             values = np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
         columns[name] = values
     return pd.DataFrame(columns, copy=False)
-
-
-def passthrough_columns(table: pa.Table, schema: Schema) -> pa.Table:
-    """The columns a chunk carries after the model's: pass-through values, returned with the results."""
-    return table.select(list(range(len(schema), table.num_columns)))
-
-
-def to_frame(table: pa.Table, names: Sequence[str]) -> Any:
-    """The table as a pandas DataFrame, missing strings as NaN (what imputers fitted on pandas expect)."""
-    frame = table.rename_columns(list(names)).to_pandas()
-    for name in names:
-        column = frame[name]
-        if column.dtype == object and column.isna().any():
-            frame[name] = column.where(column.notna(), np.nan)
-    return frame
