@@ -20,7 +20,7 @@ UP_PROFILES := $(if $(filter 1,$(MONITORING)),--profile monitoring)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -51,7 +51,7 @@ faults: $(STAMP) ## the fault suite: kills and restarts real Redis, API and work
 	$(PY) -m pytest -q tests/faults
 
 lint: $(STAMP) ## ruff, mypy --strict, the import contract (pyproject.toml) and hadolint
-	$(VENV)/bin/ruff check api shared worker scripts tests
+	$(VENV)/bin/ruff check api shared worker scripts tests client
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/hadolint $(DOCKERFILES)

@@ -1,7 +1,9 @@
 """`make bench`: end-to-end throughput, the one-process limit, 1-row latency and the API's peak memory.
 
 Starts the local stack (two workers) on this machine and prints figures and ratios, then one JSON line
-holding every figure. A benchmark, not a test: it asserts nothing about speed.
+holding every figure. A benchmark, not a test: it asserts nothing about speed. Its HTTP side is
+predq_client's (client/): submit, long-poll and paged download as every user gets them; uploads go
+without an Idempotency-Key, so that the API's ingest is measured without hashing the body.
 
     python -m scripts.bench [--rows 200000] [--big-rows 1000000] [--latency-jobs 200]
 """
@@ -24,21 +26,22 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
+from predq_client import Client
 from sklearn.datasets import make_classification
 
 from scripts import bench_chart
 from scripts.bench_churn import churn_bodies, churn_latency, churn_limit, load_model
 from scripts.stack import LocalStack
-from shared import artifacts
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.parquet import iter_parquet
 from shared.parsing.rows import rows_to_array
-from shared.registry import read_entry
 
 MODELS = ("bench-logreg", "bench-forest")
 FEATURES = [f"f{i}" for i in range(20)]
-FORMATS = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+RESULT_PAGE_ROWS = 100_000
+"""The largest results page the API serves: the fewest round trips."""
+
+HTTP_TIMEOUT = 600.0
 
 
 def make_rows(n_rows: int, seed: int) -> np.ndarray:
@@ -88,33 +91,25 @@ def limit_rate(model: Any, fmt: str, body: bytes, n_rows: int, repeats: int) -> 
     return n_rows / best_of(repeats, lambda: model.predict(parse_in_process(fmt, body)))
 
 
-def end_to_end(session: requests.Session, base: str, model: str, fmt: str, body: bytes) -> tuple[float, int]:
-    """Seconds from the POST's first byte to the results' last byte (streamed CSV), and the rows back."""
-    params = {} if fmt == "json" else {"model": model}
+def end_to_end(predq: Client, model: str, fmt: str, body: bytes) -> tuple[float, int]:
+    """Seconds from the POST's first byte to the results' last byte (paged JSON), and the rows back."""
     started = time.perf_counter()
-    answer = session.post(f"{base}/jobs", data=body, params=params, headers={"Content-Type": FORMATS[fmt]})
-    answer.raise_for_status()
-    job_id = answer.json()["job_id"]
-    status = "queued"
-    while status not in ("succeeded", "failed", "cancelled"):
-        status = session.get(f"{base}/jobs/{job_id}", params={"wait": 30}).json()["status"]
-    if status != "succeeded":
-        raise RuntimeError(f"job {job_id} ended {status}")
-    with session.get(f"{base}/jobs/{job_id}/results", params={"format": "csv"}, stream=True) as results:
-        lines = sum(chunk.count(b"\n") for chunk in results.iter_content(1 << 20))
-    return time.perf_counter() - started, lines - 1
+    job = predq.wait(predq.submit(body, format=fmt, model=model, idempotent=False).job_id)
+    if job.status != "succeeded":
+        raise RuntimeError(f"job {job.job_id} ended {job.status}")
+    rows_back = sum(1 for _ in predq.results(job.job_id, page_rows=RESULT_PAGE_ROWS))
+    return time.perf_counter() - started, rows_back
 
 
-def latency(session: requests.Session, base: str, jobs: int) -> list[float]:
+def latency(predq: Client, jobs: int) -> list[float]:
     """Seconds from submitting a 1-row job to its long-polled terminal answer."""
     body = orjson.dumps({"model": "bench-logreg", "instances": [[0.5] * 20]})
     times = []
     for _ in range(jobs):
         started = time.perf_counter()
-        job_id = session.post(f"{base}/jobs", data=body, headers={"Content-Type": "application/json"}).json()["job_id"]
-        doc = session.get(f"{base}/jobs/{job_id}", params={"wait": 10}).json()
-        if doc["status"] != "succeeded":
-            raise RuntimeError(f"1-row job {job_id} ended {doc['status']}")
+        job = predq.wait(predq.submit(body, format="json", idempotent=False).job_id, poll_seconds=10)
+        if job.status != "succeeded":
+            raise RuntimeError(f"1-row job {job.job_id} ended {job.status}")
         times.append(time.perf_counter() - started)
     return times
 
@@ -137,7 +132,7 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def big_csv_job(session: requests.Session, stack: LocalStack, n_rows: int) -> dict[str, float]:
+def big_csv_job(predq: Client, stack: LocalStack, n_rows: int) -> dict[str, float]:
     """A CSV job of `n_rows` × 20 streamed from a file; the API processes' peak RSS meanwhile (and before)."""
     with tempfile.NamedTemporaryFile(suffix=".csv") as file:
         step = 100_000
@@ -150,29 +145,22 @@ def big_csv_job(session: requests.Session, stack: LocalStack, n_rows: int) -> di
         reset_peak_rss(pids)
         before = max(peak_rss_mb(pid) for pid in pids)
         started = time.perf_counter()
-        with open(file.name, "rb") as body:
-            answer = session.post(f"{stack.base_url}/jobs", data=body, params={"model": "bench-logreg"},
-                                  headers={"Content-Type": "text/csv"})
-        answer.raise_for_status()
+        job = predq.submit(file.name, format="csv", model="bench-logreg", idempotent=False)
         accepted = time.perf_counter() - started
-        job_id = answer.json()["job_id"]
-        doc = {"status": "queued"}
-        while doc["status"] not in ("succeeded", "failed", "cancelled"):
-            doc = session.get(f"{stack.base_url}/jobs/{job_id}", params={"wait": 30}).json()
-        with session.get(f"{stack.base_url}/jobs/{job_id}/results", params={"format": "csv"}, stream=True) as res:
-            lines = sum(chunk.count(b"\n") for chunk in res.iter_content(1 << 20))
+        job = predq.wait(job.job_id)
+        rows_back = sum(1 for _ in predq.results(job.job_id, page_rows=RESULT_PAGE_ROWS))
         elapsed = time.perf_counter() - started
     peaks = {pid: peak_rss_mb(pid) for pid in pids}
-    return {"rows": n_rows, "body_mb": round(size_mb, 1), "status_ok": float(doc["status"] == "succeeded"),
-            "rows_back": lines - 1, "upload_and_accept_s": round(accepted, 2), "total_s": round(elapsed, 2),
+    return {"rows": n_rows, "body_mb": round(size_mb, 1), "status_ok": float(job.status == "succeeded"),
+            "rows_back": rows_back, "upload_and_accept_s": round(accepted, 2), "total_s": round(elapsed, 2),
             "api_peak_rss_mb": round(max(peaks.values()), 1), "api_rss_before_mb": round(before, 1),
             "api_master_peak_rss_mb": round(peaks[pids[0]], 1)}
 
 
-def bench_churn(session: requests.Session, base: str, stack: LocalStack, fmt: str, body: bytes,
-                args: argparse.Namespace, figures: dict[str, Any]) -> None:
+def bench_churn(predq: Client, stack: LocalStack, fmt: str, body: bytes, args: argparse.Namespace,
+                figures: dict[str, Any]) -> None:
     """bench-churn end to end against its one-process limit (parse + validate + DataFrame + predict)."""
-    runs = [end_to_end(session, base, "bench-churn", fmt, body) for _ in range(args.repeats)]
+    runs = [end_to_end(predq, "bench-churn", fmt, body) for _ in range(args.repeats)]
     if any(back != args.rows for _, back in runs):
         raise RuntimeError(f"bench-churn {fmt}: results missing for {args.rows} rows: {runs}")
     rate = args.rows / min(elapsed for elapsed, _ in runs)
@@ -190,17 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs per figure (the best counts)")
-    parser.add_argument("--no-big", action="store_true", help="skip the 1,000,000-row CSV memory figure")
+    parser.add_argument("--no-big", action="store_true", help="skip the big CSV memory figure (and the chart)")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     X = make_rows(args.rows, seed=1)
-    with LocalStack(workers=2) as stack, requests.Session() as session:
-        base = stack.base_url
+    with LocalStack(workers=2) as stack, Client(stack.base_url, timeout=HTTP_TIMEOUT) as predq:
         print(f"stack: 2 workers, Redis {stack.redis.kind if stack.redis else stack.redis_url}; {args.rows:,} rows")
         for name in MODELS:
-            model = artifacts.read(read_entry(name, 1, Path(stack.model_dir) / name / "1").path, None)
+            model = load_model(stack.model_dir, name)
             for fmt, body in bodies(X, name).items():
-                runs = [end_to_end(session, base, name, fmt, body) for _ in range(args.repeats)]
+                runs = [end_to_end(predq, name, fmt, body) for _ in range(args.repeats)]
                 if any(back != args.rows for _, back in runs):
                     raise RuntimeError(f"{name} {fmt}: results missing for {args.rows} rows: {runs}")
                 seconds = min(elapsed for elapsed, _ in runs)  # the machine is shared: the least disturbed run
@@ -214,13 +201,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"e2e/limit {rate / limit:5.2f}   e2e/(2×limit) {rate / (2 * limit):5.2f}   "
                       f"body {len(body) / 1e6:6.1f} MB")
         for fmt, body in churn_bodies(args.rows).items():
-            bench_churn(session, base, stack, fmt, body, args, figures)
-        times = latency(session, base, args.latency_jobs)
+            bench_churn(predq, stack, fmt, body, args, figures)
+        times = latency(predq, args.latency_jobs)
         p50, p99 = np.percentile(times, 50) * 1000, np.percentile(times, 99) * 1000
         figures["latency_1_row_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2), "jobs": len(times),
                                        "mean": round(statistics.mean(times) * 1000, 2)}
         print(f"1-row jobs (submit + ?wait): p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(times)} jobs")
-        times = churn_latency(session, base, args.latency_jobs)
+        times = churn_latency(predq, args.latency_jobs)
         p50, p99 = np.percentile(times, 50) * 1000, np.percentile(times, 99) * 1000
         figures["latency_1_row_churn_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2), "jobs": len(times)}
         print(f"1-row churn jobs (submit + ?wait): p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(times)} jobs")
@@ -228,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(figures))
             return 0
         stack.restart_api()  # the JSON jobs above leave the API's heap large; measure the CSV job on its own
-        session.close()
-        big = big_csv_job(session, stack, args.big_rows)
+        with Client(stack.base_url, timeout=HTTP_TIMEOUT) as fresh:  # the old API's connections are gone
+            big = big_csv_job(fresh, stack, args.big_rows)
         figures["big_csv"] = big
         print(f"{args.big_rows:,}-row CSV ({big['body_mb']} MB): accepted after {big['upload_and_accept_s']} s, "
               f"done and downloaded after {big['total_s']} s; API peak RSS {big['api_peak_rss_mb']} MB "

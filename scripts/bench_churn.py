@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
+from predq_client import Client
 
 from scripts.churn import CHURN_SCHEMA, churn_frame
 from shared import artifacts
@@ -42,16 +42,15 @@ def load_model(model_dir: str, name: str) -> Any:
     return artifacts.read(read_entry(name, 1, Path(model_dir) / name / "1").path, None)
 
 
-def churn_latency(session: requests.Session, base: str, jobs: int) -> list[float]:
+def churn_latency(predq: Client, jobs: int) -> list[float]:
     """Seconds from submitting a 1-row churn job to its long-polled terminal answer."""
     row = json.loads(churn_frame(1, seed=2).to_json(orient="records"))
-    body = json.dumps({"model": "churn", "instances": row})
+    body = json.dumps({"model": "churn", "instances": row}).encode()
     times = []
     for _ in range(jobs):
         started = time.perf_counter()
-        job_id = session.post(f"{base}/jobs", data=body, headers={"Content-Type": "application/json"}).json()["job_id"]
-        doc = session.get(f"{base}/jobs/{job_id}", params={"wait": 10}).json()
-        if doc["status"] != "succeeded":
-            raise RuntimeError(f"1-row churn job {job_id} ended {doc['status']}")
+        job = predq.wait(predq.submit(body, format="json", idempotent=False).job_id, poll_seconds=10)
+        if job.status != "succeeded":
+            raise RuntimeError(f"1-row churn job {job.job_id} ended {job.status}")
         times.append(time.perf_counter() - started)
     return times

@@ -16,8 +16,6 @@ Flower for the workers; tears it all down (containers, volumes). Needs a Docker 
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import re
 import secrets
@@ -27,13 +25,32 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from predq_client import PredqError
+
 from scripts.demo import demo_rows
+from scripts.smoke_http import (
+    MODEL,
+    PORTS,
+    SmokeError,
+    check,
+    check_job,
+    chunks_by_node,
+    client,
+    delta,
+    expected_results,
+    http,
+    readyz,
+    results_of,
+    say,
+    submit,
+    wait_for,
+    wait_job,
+    workers_alive,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "predq-lab"
@@ -41,28 +58,10 @@ COMPOSE_FILES = ("docker-compose.yml", "docker-compose.host.yml")
 ENV_FILE = Path(".stack") / "docker-smoke.env"
 """The smoke test's own settings, relative to the repo: it never reads or writes your .env."""
 
-PORTS = {"redis": 16379, "api": 18000, "flower": 15555}
-MODEL = "bench-forest"
 CHUNK_ROWS = 500
 """Small chunks, so that a 10,000-row job is 20 chunks that every worker shares."""
 
 FIRST_ROWS = 10_000
-CHUNKS_SCORED = re.compile(r'^predq_chunks_scored_total\{worker="([^"]+)"\} ([0-9.e+]+)$', re.M)
-START = time.perf_counter()
-
-
-class SmokeError(RuntimeError):
-    """A check that failed; the message says which."""
-
-
-def say(message: str) -> None:
-    print(f"[{time.perf_counter() - START:6.1f}s] {message}", flush=True)
-
-
-def check(condition: bool, message: str) -> None:
-    if not condition:
-        raise SmokeError(message)
-    say(f"  ok: {message}")
 
 
 # ---------------------------------------------------------------- docker and compose
@@ -132,105 +131,6 @@ class Lab:
         self.compose("logs", "--no-color", "--tail", "40", capture=False, check_rc=False)
 
 
-# ---------------------------------------------------------------- HTTP
-
-BASE = f"http://127.0.0.1:{PORTS['api']}"
-
-
-def http(method: str, path: str, body: Any = None, base: str = BASE, auth: str | None = None,
-         timeout: float = 60) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    with urllib.request.urlopen(request, timeout=timeout) as answer:
-        raw = answer.read()
-    return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode()
-
-
-def readyz() -> dict[str, Any] | None:
-    try:
-        answer: dict[str, Any] = http("GET", "/readyz", timeout=2)
-        return answer
-    except urllib.error.HTTPError as exc:
-        return {"status": "not ready", **json.loads(exc.read() or b"{}")}
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def wait_for(what: str, probe: Callable[[], bool], timeout: float, every: float = 0.2) -> float:
-    started = time.perf_counter()
-    while not probe():
-        if time.perf_counter() - started > timeout:
-            raise SmokeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
-    return time.perf_counter() - started
-
-
-def workers_alive() -> int:
-    ready = readyz()
-    return int(ready.get("checks", {}).get("workers", 0)) if ready else 0
-
-
-def chunks_by_node() -> dict[str, float]:
-    text = str(http("GET", "/metrics"))
-    return {node: float(value) for node, value in CHUNKS_SCORED.findall(text)}
-
-
-def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
-    return {node: int(after[node] - before.get(node, 0)) for node in sorted(after)
-            if after[node] - before.get(node, 0) > 0}
-
-
-def submit(rows: list[list[float]]) -> dict[str, Any]:
-    job: dict[str, Any] = http("POST", "/jobs", {"model": MODEL, "instances": rows})
-    return job
-
-
-def wait_job(job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, Any] = http("GET", f"/jobs/{job_id}?wait=10")
-        if job["status"] not in ("queued", "running"):
-            return job
-        if time.monotonic() > deadline:
-            raise SmokeError(f"job {job_id} still {job['status']} after {timeout:.0f}s")
-
-
-def results_of(job_id: str) -> list[Any]:
-    results: list[Any] = []
-    path: str | None = f"/jobs/{job_id}/results?limit=100000"
-    while path:
-        page = http("GET", path)
-        results.extend(page["results"])
-        path = page["next"]
-    return results
-
-
-def expected_results(rows: list[list[float]]) -> list[Any]:
-    """The same rows through the synchronous endpoint, 1,000 at a time (SYNC_MAX_ROWS)."""
-
-    def predict(start: int) -> list[Any]:
-        answer = http("POST", f"/models/{MODEL}/predict", {"instances": rows[start:start + 1000]})
-        return list(answer["results"])
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        pages = list(pool.map(predict, range(0, len(rows), 1000)))
-    return [result for page in pages for result in page]
-
-
-def check_job(job: dict[str, Any], rows: list[list[float]], expected: list[Any]) -> list[Any]:
-    progress = job["progress"]
-    check(job["status"] == "succeeded", f"job {job['job_id'][:8]}… succeeded "
-          f"({progress['chunks_done']}/{progress['chunks_total']} chunks, {progress['rows_done']:,} rows)")
-    results = results_of(job["job_id"])
-    check(len(results) == len(rows), f"{len(results):,} results for {len(rows):,} rows")
-    mismatches = sum(a != b for a, b in zip(results, expected, strict=True))
-    check(mismatches == 0, f"every result equals the synchronous prediction of its row ({mismatches} differ)")
-    return results
-
-
 # ---------------------------------------------------------------- the steps
 
 def preflight() -> None:
@@ -280,14 +180,14 @@ def first_job(lab: Lab, rows: list[list[float]]) -> list[Any]:
     before = chunks_by_node()
     started = time.perf_counter()
     job = submit(rows)
-    say(f"  202: job {job['job_id'][:8]}…, {job['progress']['chunks_total']} chunks of {CHUNK_ROWS} rows")
-    job = wait_job(job["job_id"])
+    say(f"  202: job {job.job_id[:8]}…, {job.progress.chunks_total} chunks of {CHUNK_ROWS} rows")
+    job = wait_job(job.job_id)
     say(f"  finished in {time.perf_counter() - started:.2f}s")
     expected = expected_results(rows)
     check_job(job, rows, expected)
     took = delta(chunks_by_node(), before)
     say(f"  chunks per worker node: {took}")
-    check(sum(took.values()) == job["progress"]["chunks_total"], "each chunk counted once across the nodes")
+    check(sum(took.values()) == job.progress.chunks_total, "each chunk counted once across the nodes")
     check(len(took) == 2, "both workers took chunks")
     return expected
 
@@ -303,7 +203,7 @@ def scale_up(lab: Lab, rows: list[list[float]], expected: list[Any]) -> None:
     node = lab.node_of(new[0])
     say(f"  {new[0]} is node {node}, alive {waited:.1f}s after the scale command")
     before = chunks_by_node()
-    job = wait_job(submit(rows)["job_id"])
+    job = wait_job(submit(rows).job_id)
     check_job(job, rows, expected)
     took = delta(chunks_by_node(), before)
     say(f"  chunks per worker node: {took}")
@@ -321,21 +221,23 @@ def stop_mid_job(lab: Lab, n_rows: int) -> None:
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
     before = chunks_by_node()
     job = submit(rows)
-    job_id, total = job["job_id"], job["progress"]["chunks_total"]
+    job_id, total = job.job_id, job.progress.chunks_total
     say(f"  202: job {job_id[:8]}…, {total} chunks; victim {victim} ({node})")
 
     def victim_started() -> bool:
         return chunks_by_node().get(node, 0) > before.get(node, 0)
 
     wait_for("the victim's first chunk of the job", victim_started, 120, every=0.05)
-    at_stop = http("GET", f"/jobs/{job_id}")["progress"]["chunks_done"]
+    with client() as predq:
+        at_stop = predq.job(job_id).progress.chunks_done
     stop_started = time.perf_counter()
     run(["docker", "stop", "--time", "10", victim])
     stop_took = time.perf_counter() - stop_started
-    after_stop = http("GET", f"/jobs/{job_id}")
+    with client() as predq:
+        after_stop = predq.job(job_id)
     state = run(["docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", victim]).split()
     say(f"  docker stop returned after {stop_took:.1f}s; the job had {at_stop}/{total} chunks done at the stop and "
-        f"{after_stop['progress']['chunks_done']}/{total} when it returned; exit code {state[0]}")
+        f"{after_stop.progress.chunks_done}/{total} when it returned; exit code {state[0]}")
     check(0 < at_stop < total, f"the stop came in the middle of the job ({at_stop}/{total} chunks done)")
     check(stop_took < 10 and state[0] == "0",
           "the worker shut down by itself inside the grace period (exit 0, no SIGKILL)")
@@ -377,10 +279,9 @@ def own_models(lab: Lab) -> None:
                  {m["name"] for m in http("GET", "/models")["models"]} == {"iris", "team-model"}, 90, every=0.5)
         check(True, "GET /models lists the mounted folder's models (iris, team-model), not the baked ones")
         rows = (load_iris().data.round(1).tolist() * 7)[:1000]
-        job = http("POST", "/jobs", {"model": "team-model", "instances": rows})
-        job = wait_job(job["job_id"])
+        job = wait_job(submit(rows, model="team-model").job_id)
         expected = http("POST", "/models/team-model/predict", {"instances": rows})["results"]
-        check(job["status"] == "succeeded" and results_of(job["job_id"]) == expected,
+        check(job.status == "succeeded" and results_of(job.job_id) == expected,
               f"a {len(rows):,}-row job on team-model scored by the workers from the mounted folder")
         out = run(["docker", "exec", lab.containers("worker")[0], "sh", "-c",
                    "touch /srv/predq/models/x 2>&1 || true"]).strip()
@@ -443,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_flower:
             lab.profiles = ["--profile", "monitoring"]
             monitoring(lab)
-    except (SmokeError, urllib.error.URLError, KeyError) as exc:
+    except (SmokeError, PredqError, urllib.error.URLError, KeyError) as exc:
         failed = True
         say(f"FAILED: {exc}")
         lab.dump_logs()

@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from shared import logs, workers
 from shared.batch import Batch, limited_blocks
-from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError
+from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError, UnavailableError
 from shared.idempotency import IdempotencyStore
+from shared.ingest import Heartbeat, Ingests
 from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
 from shared.queue import ChunkQueue, Lane
@@ -64,11 +65,14 @@ class Lifecycle:
     """Every move of a job and its chunks, for the API, the workers and the sweeper alike."""
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
-                 idempotency: IdempotencyStore, scheduler: FairScheduler, redis_patience: float = 0.0) -> None:
+                 idempotency: IdempotencyStore, scheduler: FairScheduler, ingests: Ingests, heartbeat: Heartbeat,
+                 redis_patience: float = 0.0) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.scheduler = scheduler
+        self.ingests = ingests
+        self.heartbeat = heartbeat
         self.metrics = metrics
         self.idempotency = idempotency
         self.redis_patience = redis_patience
@@ -81,48 +85,77 @@ class Lifecycle:
         A refused batch leaves nothing behind; an Idempotency-Key that names an earlier job answers that job."""
         if idempotent is None:  # a retry must reach its first job, full queue or not
             self.store.check_capacity(self.settings.max_queued_jobs)
-        writer = ChunkWriter(self.store, new_job_id(), self.settings.chunk_rows, list(batch.model.features))
-        try:
-            for X in limited_blocks(batch.blocks, self.settings.max_rows):
-                writer.add(X)
-            writer.finish()
-            job = _queued_job(owner, batch, writer, self.settings.small_job_rows)
-            if idempotent is not None:
-                earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
-                if earlier is not None:
-                    writer.abort()
-                    return Submitted(self._wait_for_record(earlier, owner), created=False)
+        job_id = new_job_id()
+        overlap = Overlap(self, owner, batch, job_id)
+        writer = ChunkWriter(self.store, job_id, self.settings.chunk_rows, list(batch.model.features),
+                             before_store=overlap.storing, after_store=overlap.stored)
+        overlap.writer = writer
+        with self.heartbeat.tracking(job_id):
             try:
-                self._accept(job)
-            except Exception:
+                for X in limited_blocks(batch.blocks, self.settings.max_rows):
+                    writer.add(X)
+                writer.finish()
+                job = overlap.job(writer.rows, writer.chunks)
                 if idempotent is not None:
-                    self.idempotency.release(owner, idempotent.key)
+                    earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
+                    if earlier is not None:
+                        self._drop_unaccepted(writer)
+                        return Submitted(self._wait_for_record(earlier, owner), created=False)
+                try:
+                    self._accept(job, overlap.started)
+                except Exception:
+                    if idempotent is not None:
+                        self.idempotency.release(owner, idempotent.key)
+                    raise
+                return Submitted(job, created=True)
+            except BaseException:
+                self._drop_unaccepted(writer)
                 raise
-            return Submitted(job, created=True)
-        except BaseException:
-            writer.abort()
-            raise
 
-    def _accept(self, job: Job) -> None:
+    def _drop_unaccepted(self, writer: ChunkWriter) -> None:
+        """A refused body leaves nothing: its chunks, anything scored for it meanwhile, its hidden record."""
+        writer.abort()
+        self.ingests.drop(writer.job_id)
+
+    def _accept(self, job: Job, overlapped: bool) -> None:
         """Record the job and put its chunks in line; a failure to do so leaves no live job behind.
 
-        A small job's chunks all go to the small lane; a bulk job's wait in the fair scheduler."""
-        self.store.create_record(job, self.settings.max_queued_jobs)
-        try:
-            if job.bulk:
-                self.scheduler.add(job)
-            else:
-                self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
-        except Exception:
-            log.exception("enqueuing job %s failed; discarding it", job.job_id)
-            self._discard_quietly(job)
-            raise
-        if job.bulk:
-            self._dispatch_quietly()
+        A small job's chunks all go to the small lane; a bulk job's were scheduled as its body was read."""
+        if overlapped:
+            self._accept_overlapped(job)
+        else:
+            self._accept_small(job)
+        self.ingests.forget(job.job_id)
         try:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
         except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
             log.warning("could not count job %s: %s", job.job_id, exc)
+
+    def _accept_small(self, job: Job) -> None:
+        self.store.create_record(job, self.settings.max_queued_jobs)
+        try:
+            self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
+        except Exception:
+            log.exception("enqueuing job %s failed; discarding it", job.job_id)
+            self._discard_quietly(job)
+            raise
+
+    def _accept_overlapped(self, job: Job) -> None:
+        """The hidden job becomes `job`; rows scored while its body was read count from now on."""
+        try:
+            accepted = self.ingests.accept_hidden(job, self.store.listing_keys(job.owner),
+                                                  self.settings.max_queued_jobs)
+        except KeyError:
+            raise UnavailableError("the submission was dropped while it was read (was its process thought "
+                                   "dead?); submit it again", retry_after=1) from None
+        if accepted is None:
+            raise self.store.queue_full(self.settings.max_queued_jobs)
+        status, rows_done = accepted
+        if rows_done:
+            self.metrics.count("predq_rows_scored", rows_done, model=job.model["name"])
+        if status.terminal:
+            self._ended(job, status)
+        self._dispatch_quietly()
         logs.bind(job_id=job.job_id, model=job.model["name"])
         log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method})
 
@@ -164,7 +197,7 @@ class Lifecycle:
         if start not in (ChunkStart.RUN, ChunkStart.POISON):
             log.info("chunk %s/%d not run: %s", job_id, index, start.value)
             return start
-        job = self._patiently(lambda: self.store.get(job_id))
+        job = self._patiently(lambda: self.store.record(job_id))
         logs.bind(job_id=job_id, chunk=index, model=job.model["name"], api_key_id=logs.key_id(job.owner),
                   request_id=job.request_id)
         if job.started_at == now:  # this start moved the job from queued to running
@@ -255,12 +288,46 @@ class Lifecycle:
         return patiently(call, self.redis_patience)
 
 
-def _queued_job(owner: str, batch: Batch, writer: ChunkWriter, small_job_rows: int) -> Job:
-    classes = list(batch.model.classes) if batch.model.classes is not None else None
-    bulk = writer.rows > small_job_rows
-    return Job(job_id=writer.job_id, owner=owner, status=JobStatus.QUEUED, model=batch.model.ref(),
-               method=batch.method, rows=writer.rows, chunk_rows=writer.chunk_rows, chunks_total=writer.chunks,
-               rows_done=0, chunks_done=0, created_at=time.time(), started_at=None, finished_at=None, error=None,
-               metadata=batch.metadata, classes=classes, callback_url=batch.callback_url, bulk=bulk,
-               chunks_dispatched=0 if bulk else writer.chunks, request_id=logs.current("request_id"),
-               passthrough=list(batch.passthrough))
+class Overlap:
+    """One submission while its body is read: known to Redis as in progress, and once it passes
+    SMALL_JOB_ROWS rows, scored as it arrives under a hidden record that its acceptance makes the job."""
+
+    def __init__(self, lifecycle: Lifecycle, owner: str, batch: Batch, job_id: str) -> None:
+        self.lifecycle = lifecycle
+        self.owner = owner
+        self.batch = batch
+        self.job_id = job_id
+        self.created_at = time.time()
+        self.writer: ChunkWriter | None = None
+        self.started = False
+        self.ready = 0
+
+    def job(self, rows: int, chunks: int) -> Job:
+        """The job as its acceptance records it."""
+        classes = list(self.batch.model.classes) if self.batch.model.classes is not None else None
+        bulk = self.started or rows > self.lifecycle.settings.small_job_rows
+        return Job(job_id=self.job_id, owner=self.owner, status=JobStatus.QUEUED, model=self.batch.model.ref(),
+                   method=self.batch.method, rows=rows, chunk_rows=self.lifecycle.settings.chunk_rows,
+                   chunks_total=chunks, rows_done=0, chunks_done=0, created_at=self.created_at, started_at=None,
+                   finished_at=None, error=None, metadata=self.batch.metadata, classes=classes,
+                   callback_url=self.batch.callback_url, bulk=bulk, chunks_dispatched=0 if bulk else chunks,
+                   request_id=logs.current("request_id"), passthrough=list(self.batch.passthrough))
+
+    def storing(self, chunks: int) -> None:
+        """Announced before the write, so a process that dies mid-write leaves nothing the sweeper misses."""
+        self.lifecycle.ingests.stored(self.job_id, chunks)
+
+    def stored(self, chunks: int) -> None:
+        rows = self.writer.rows if self.writer is not None else 0
+        if not self.started and rows <= self.lifecycle.settings.small_job_rows:
+            return
+        scheduler = self.lifecycle.scheduler
+        if not self.started:
+            hidden = self.job(rows, chunks)
+            self.lifecycle.ingests.open_hidden(hidden, chunks)
+            scheduler.add(hidden, chunks)
+            self.started = True
+        else:
+            scheduler.more_ready(self.job_id, chunks - self.ready)
+        self.ready = chunks
+        self.lifecycle._dispatch_quietly()

@@ -16,6 +16,7 @@ import redis
 from shared import scripts
 from shared.job import Job
 from shared.keys import PREFIX, key
+from shared.store import job_key
 from shared.workers import Chunk
 
 OWNERS = key("sched", "owners")
@@ -38,15 +39,24 @@ class FairScheduler:
         self._schedule = client.register_script(scripts.SCHEDULE_JOB)
         self._take = client.register_script(scripts.TAKE_CHUNKS)
 
-    def add(self, job: Job) -> None:
-        """Put an accepted bulk job's chunks in line behind its owner's other jobs."""
+    def add(self, job: Job, ready: int) -> None:
+        """Put a bulk job in line behind its owner's other jobs, with its first `ready` chunks stored."""
         self._schedule(keys=[OWNERS, OWNER_SET, owner_ring(job.owner), SCHEDULED],
-                       args=[job.job_id, job.owner, job.chunks_total - job.chunks_dispatched, self.ttl])
+                       args=[job.job_id, job.owner, ready, self.ttl])
+
+    def more_ready(self, job_id: str, chunks: int) -> None:
+        """`chunks` more chunks of a body still being read are stored and may be dispatched."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(job_key(job_id), "ready", chunks)
+            pipe.incrby(SCHEDULED, chunks)
+            pipe.expire(SCHEDULED, self.ttl)
+            pipe.execute()
 
     def take(self, window: int) -> list[Chunk]:
         """The next chunks in fair order, as many as the bulk lane has room for below `window` messages."""
+        turns = 4 * window + 64
         flat = cast(list[bytes | int], self._take(keys=[OWNERS, OWNER_SET, SCHEDULED, self.bulk_queue],
-                                                  args=[window, f"{PREFIX}:", self.ttl]))
+                                                  args=[window, f"{PREFIX}:", self.ttl, turns]))
         return [(_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def waiting(self) -> int:

@@ -39,7 +39,8 @@ return 'run'
 FINISH_CHUNK = """
 -- KEYS: job hash, done set, result key, input key, active set
 -- ARGV: chunk index, rows in chunk, result bytes, now (s), ttl seconds, job id
--- a ChunkFinish value: 'finished' when this chunk completed the job, 'recorded', 'duplicate', 'ended', 'gone'
+-- a ChunkFinish value: 'finished' when this chunk completed the job, 'recorded', 'held' (the job is still
+-- being accepted: nothing is counted yet), 'duplicate', 'ended', 'gone'
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
 if status ~= 'queued' and status ~= 'running' then return 'ended' end
@@ -49,6 +50,7 @@ redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
 redis.call('DEL', KEYS[4])
 redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
 local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+if redis.call('HGET', KEYS[1], 'hidden') then return 'held' end
 if done >= tonumber(redis.call('HGET', KEYS[1], 'chunks_total')) then
   redis.call('HSET', KEYS[1], 'status', 'succeeded', 'finished_at', ARGV[4])
   redis.call('ZREM', KEYS[5], ARGV[6])
@@ -59,12 +61,14 @@ return 'recorded'
 
 END_JOB = """
 -- KEYS: job hash, active set; ARGV: new status, now (s), error json, job id
--- {EndVerdict, status after}: {'ended', new status}, {'already', its terminal status}, or {'gone'}
+-- {EndVerdict, status after}: {'ended', new status}, {'already', its terminal status}, {'gone'}, or
+-- {'hidden', new status} for a job still being accepted (what follows its end waits for its acceptance)
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'gone'} end
 if status ~= 'queued' and status ~= 'running' then return {'already', status} end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
+if redis.call('HGET', KEYS[1], 'hidden') then return {'hidden', ARGV[1]} end
 redis.call('ZREM', KEYS[2], ARGV[4])
 return {'ended', ARGV[1]}
 """
@@ -84,11 +88,12 @@ return 1
 
 TAKE_CHUNKS = """
 -- KEYS: owners ring, owners set, scheduled-chunks counter, the bulk lane's Celery list
--- ARGV: chunks the bulk lane may hold, key prefix, ttl seconds
+-- ARGV: chunks the bulk lane may hold, key prefix, ttl seconds, most turns
 -- Round-robin across owners, then across each owner's jobs, one chunk per turn, until the lane holds
 -- ARGV[1] messages. Marks each chunk dispatched; answers job id, index, job id, index, ...
 local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[4])
 local out = {}
+local steps = 0
 while room > 0 do
   local owner = redis.call('LPOP', KEYS[1])
   if not owner then break end
@@ -99,8 +104,10 @@ while room > 0 do
     local status = redis.call('HGET', jk, 'status')
     local total = tonumber(redis.call('HGET', jk, 'chunks_total') or '0')
     local sent = tonumber(redis.call('HGET', jk, 'dispatched') or '0')
+    local ready = math.min(tonumber(redis.call('HGET', jk, 'ready') or total), total)
+    local more = redis.call('HGET', jk, 'hidden')  -- a body still being read: more chunks will come
     if status == 'queued' or status == 'running' then
-      if sent < total then
+      if sent < ready then
         redis.call('HSET', jk, 'dispatched', sent + 1)
         out[#out + 1] = job
         out[#out + 1] = sent
@@ -108,9 +115,9 @@ while room > 0 do
         sent = sent + 1
         redis.call('DECR', KEYS[3])
       end
-      if sent < total then redis.call('RPUSH', ring, job) end
-    elseif total > sent then
-      redis.call('DECRBY', KEYS[3], total - sent)  -- an ended job leaves with its chunks never sent
+      if sent < total or more then redis.call('RPUSH', ring, job) end
+    elseif ready > sent then
+      redis.call('DECRBY', KEYS[3], ready - sent)  -- an ended job leaves with its chunks never sent
     end
   end
   if redis.call('LLEN', ring) > 0 then
@@ -119,7 +126,67 @@ while room > 0 do
   else
     redis.call('SREM', KEYS[2], owner)
   end
+  steps = steps + 1
+  if steps > tonumber(ARGV[4]) then break end  -- rings of bodies still being read may have nothing ready
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return out
+"""
+
+ACCEPT_HIDDEN = """
+-- KEYS: job hash, owner listing, active set, order counter, scheduled-chunks counter
+-- ARGV: job id, now (µs), ttl seconds, max active jobs, chunks, rows
+-- A job scored while its body was read becomes visible: {1, status, rows done so far}; {0} when the active
+-- set is full; {-1} when the record is gone. A job with every chunk done succeeds here.
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[4]) then return {0} end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {-1} end
+local ready = tonumber(redis.call('HGET', KEYS[1], 'ready') or '0')
+redis.call('INCRBY', KEYS[5], math.max(tonumber(ARGV[5]) - ready, 0))
+redis.call('EXPIRE', KEYS[5], ARGV[3])
+redis.call('HSET', KEYS[1], 'chunks_total', ARGV[5], 'rows', ARGV[6], 'ready', ARGV[5])
+redis.call('HDEL', KEYS[1], 'hidden')
+local now = tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+local order = math.max(now, last + 1)
+redis.call('SET', KEYS[4], string.format('%.0f', order), 'EX', ARGV[3])
+redis.call('ZADD', KEYS[2], order, ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local done = tonumber(redis.call('HGET', KEYS[1], 'chunks_done') or '0')
+local rows_done = redis.call('HGET', KEYS[1], 'rows_done') or '0'
+if status == 'queued' or status == 'running' then
+  if done >= tonumber(ARGV[5]) then
+    status = 'succeeded'
+    redis.call('HSET', KEYS[1], 'status', status, 'finished_at', string.format('%.6f', now / 1e6))
+  else
+    redis.call('ZADD', KEYS[3], now, ARGV[1])
+    redis.call('EXPIRE', KEYS[3], ARGV[3])
+  end
+end
+return {1, status, rows_done}
+"""
+
+DROP_UNACCEPTED = """
+-- KEYS: submissions in progress, the submission's record, job hash, done set, scheduled-chunks counter
+-- ARGV: job id, key prefix, latest heartbeat that counts as abandoned (or '+inf': refused now)
+-- Removes every trace of a submission that was never accepted: its input chunks, results scored meanwhile,
+-- its hidden job record. An accepted job keeps everything. Answers the chunks dropped.
+local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if beat and ARGV[3] ~= '+inf' and tonumber(beat) > tonumber(ARGV[3]) then return 0 end
+local status = redis.call('HGET', KEYS[3], 'status')
+local hidden = redis.call('HGET', KEYS[3], 'hidden')
+redis.call('ZREM', KEYS[1], ARGV[1])
+local chunks = tonumber(redis.call('HGET', KEYS[2], 'chunks') or '0')
+redis.call('DEL', KEYS[2])
+if status and not hidden then return 0 end
+for i = 0, chunks - 1 do
+  redis.call('DEL', ARGV[2] .. 'job:' .. ARGV[1] .. ':in:' .. i, ARGV[2] .. 'job:' .. ARGV[1] .. ':out:' .. i)
+end
+if status then
+  local ready = tonumber(redis.call('HGET', KEYS[3], 'ready') or '0')
+  local sent = tonumber(redis.call('HGET', KEYS[3], 'dispatched') or '0')
+  if ready > sent then redis.call('DECRBY', KEYS[5], ready - sent) end
+  redis.call('DEL', KEYS[3], KEYS[4])
+end
+return chunks
 """

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis
 
 from shared.idempotency import IdempotencyStore
+from shared.ingest import Heartbeat, Ingests
 from shared.lifecycle import Lifecycle
 from shared.metrics import MetricsRecorder
 from shared.queue import CeleryChunkQueue, ChunkQueue, Lane, lane_queues, make_celery
@@ -44,7 +45,8 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
     scheduler = FairScheduler(client, lane_queues(settings)[Lane.BULK], ttl)
-    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, redis_patience)
+    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, Ingests(client, ttl),
+                          Heartbeat(client), redis_patience)
     set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
@@ -57,14 +57,25 @@ Rows: TypeAlias = "np.ndarray | pa.Table | pa.RecordBatch"
 """A validated block of rows: a float64 array (all-number models), or typed columns."""
 
 
+def _nothing(_chunks: int) -> None:
+    pass
+
+
 class ChunkWriter:
     """Cuts a stream of row blocks into chunks of exactly `chunk_rows` rows and stores each at once."""
 
-    def __init__(self, store: JobStore, job_id: str, chunk_rows: int, names: list[str] | None = None) -> None:
+    def __init__(self, store: JobStore, job_id: str, chunk_rows: int, names: list[str] | None = None,
+                 before_store: Callable[[int], None] = _nothing, after_store: Callable[[int], None] = _nothing,
+                 ) -> None:
         self.store = store
         self.job_id = job_id
         self.chunk_rows = chunk_rows
         self.names = names
+        """The columns of float64 array blocks (the all-number fast path)."""
+        self.before_store = before_store
+        """Told the number of chunks stored once the next write lands, before it is made."""
+        self.after_store = after_store
+        """Told the number of chunks stored, once they are."""
         self.rows = 0
         self.chunks = 0
         self._pending: list[pa.Table] = []
@@ -92,7 +103,9 @@ class ChunkWriter:
         chunks = [rows.slice(i, self.chunk_rows) for i in range(0, whole, self.chunk_rows)]
         first = self.chunks
         self.chunks += len(chunks)  # counted first, so abort() also drops a write that failed halfway
+        self.before_store(self.chunks)
         self.store.put_inputs(self.job_id, first, chunks)
+        self.after_store(self.chunks)
         rest = rows.slice(whole)
         self._pending = [rest] if len(rest) else []
         self._pending_rows = len(rest)
@@ -144,25 +157,37 @@ class JobStore:
     def create_record(self, job: Job, max_active: int) -> None:
         """Write the record of a job whose chunks are stored; refuse (503, dropping them) when full."""
         fields = [item for pair in job.to_hash().items() for item in pair]
-        keys = [job_key(job.job_id), owner_key(job.owner), ACTIVE, key("order")]
+        keys = [job_key(job.job_id), *self.listing_keys(job.owner)]
         created = self._create(keys=keys, args=[job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields])
         if not created:
             self.drop_inputs(job.job_id, job.chunks_total)
-            raise self._queue_full(max_active)
+            raise self.queue_full(max_active)
 
     def check_capacity(self, max_active: int) -> None:
         if self.redis.zcard(ACTIVE) >= max_active:
-            raise self._queue_full(max_active)
+            raise self.queue_full(max_active)
 
     @staticmethod
-    def _queue_full(max_active: int) -> UnavailableError:
+    def queue_full(max_active: int) -> UnavailableError:
         return UnavailableError(f"the queue holds {max_active} unfinished jobs (MAX_QUEUED_JOBS); retry later",
                                 retry_after=5)
 
     # ---------------------------------------------------------------- reading
     def find(self, job_id: str) -> Job | None:
+        """The job, unless there is none or it is not accepted yet (its body is still being read)."""
         fields = cast(dict[bytes, bytes], self.redis.hgetall(job_key(job_id)))
-        return Job.from_hash(fields) if fields else None
+        return Job.from_hash(fields) if fields and b"hidden" not in fields else None
+
+    def record(self, job_id: str) -> Job:
+        """The job as workers see it: accepted, or still hidden while its body is read."""
+        fields = cast(dict[bytes, bytes], self.redis.hgetall(job_key(job_id)))
+        if not fields:
+            raise JobNotFoundError(f"no job {job_id}")
+        return Job.from_hash(fields)
+
+    def listing_keys(self, owner: str) -> list[str]:
+        """What a job's acceptance writes besides its record: the owner's listing, the active set, the order."""
+        return [owner_key(owner), ACTIVE, key("order")]
 
     def active_job_ids(self) -> list[str]:
         return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, 0, -1))]
@@ -281,10 +306,9 @@ class JobStore:
         """Record a chunk's result once; FINISHED when it was the job's last chunk."""
         if isinstance(result, np.ndarray):
             result = result_table(job.method, result, job.classes)
-        start, stop = job.chunk_bounds(index)
         keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
                 input_key(job.job_id, index), ACTIVE]
-        args: list[str | bytes | int] = [index, stop - start, encode_table(result), repr(time.time()), self.ttl,
+        args: list[str | bytes | int] = [index, len(result), encode_table(result), repr(time.time()), self.ttl,
                                          job.job_id]
         answer = self._finish(keys=keys, args=args)
         return ChunkFinish(_text(answer))

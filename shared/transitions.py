@@ -29,6 +29,8 @@ class ChunkFinish(enum.Enum):
     FINISHED = "finished"
     """Recorded, and it was the job's last chunk: the job succeeded."""
     RECORDED = "recorded"
+    HELD = "held"
+    """Recorded for a job whose body is still being read: its rows count once the job is accepted."""
     DUPLICATE = "duplicate"
     """Another delivery recorded this chunk first; this result is dropped."""
     ENDED = "ended"
@@ -49,6 +51,8 @@ class EndVerdict(enum.Enum):
     ALREADY = "already"
     """The job was terminal before the call."""
     GONE = "gone"
+    HIDDEN = "hidden"
+    """A job still being accepted ended (a chunk failed): what follows its end waits for its acceptance."""
 
 
 @dataclass(frozen=True)

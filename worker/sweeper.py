@@ -76,6 +76,7 @@ class Sweeper:
         waiting = held.union(*(queued_chunks(self.redis, queue) for queue in lane_queues(self.settings).values()))
         report = self._sweep(waiting, now or time.time())
         report["dispatched"] = self.lifecycle.dispatch()
+        report["reclaimed"] = len(self.lifecycle.ingests.reclaim_abandoned(now))
         return report
 
     def _sweep(self, waiting: set[Chunk], now: float) -> dict[str, int]:

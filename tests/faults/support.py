@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import numpy as np
+import predq_client
 import redis
 import requests
 
 from shared.keys import key
-from tests.integration.support import TERMINAL, describe, same, wait_for
+from tests.integration.support import describe, same, wait_for
 
 FAULT_CHUNK_ROWS = 250
 """Rows per chunk in the fault stacks: a job of a few thousand rows spans many chunks."""
@@ -69,7 +70,8 @@ def job_hashes(client: redis.Redis) -> set[str]:
 
 # --------------------------------------------------------------------------- HTTP through faults
 class Client:
-    """HTTP for a stack under faults: reads are retried through refused connections and 503s until a deadline.
+    """HTTP for a stack under faults. Reads ride refused connections and 503s out until a deadline, through the
+    predq client library (predq_client, the one implementation of waiting and downloading).
 
     Submissions are never retried here: a test must know whether each one was accepted.
     """
@@ -77,10 +79,11 @@ class Client:
     def __init__(self, base_url: str) -> None:
         self.base = base_url.rstrip("/")
         self.session = requests.Session()
-        self.read_errors = 0
+        self.predq = predq_client.Client(self.base, retry_seconds=JOB_DEADLINE)
 
     def close(self) -> None:
         self.session.close()
+        self.predq.close()
 
     def post_job(self, doc: dict[str, Any], timeout: float = 30.0) -> requests.Response:
         return self.session.post(self.base + "/jobs", json=doc, timeout=timeout)
@@ -95,39 +98,24 @@ class Client:
     def get(self, path: str, timeout: float = 40.0) -> requests.Response:
         return self.session.get(self.base + path, timeout=timeout)
 
-    def job(self, job_id: str, wait: int = 0, deadline: float | None = None) -> dict[str, Any]:
-        """GET /jobs/<id>, retried through connection errors and 503s until `deadline` (monotonic)."""
-        deadline = deadline if deadline is not None else time.monotonic() + 60.0
-        path = f"/jobs/{job_id}" + (f"?wait={wait}" if wait else "")
-        while True:
-            try:
-                answer = self.get(path)
-                if answer.status_code == 200:
-                    body: dict[str, Any] = answer.json()
-                    return body
-                if answer.status_code == 404:  # the job's record is gone: as final as it gets
-                    return {"job_id": job_id, "status": MISSING, "error": describe(answer), "progress": {}}
-                assert answer.status_code == 503, describe(answer)
-            except requests.RequestException:
-                pass
-            self.read_errors += 1
-            if time.monotonic() > deadline:
-                raise AssertionError(f"GET {path} found no answer before its deadline")
-            time.sleep(0.25)
+    def job(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/<id>, retried through connection errors and 503s; a job the API no longer knows is MISSING."""
+        try:
+            return self.predq.job(job_id).raw
+        except predq_client.NotFoundError as exc:  # the job's record is gone: as final as it gets
+            return {"job_id": job_id, "status": MISSING, "error": str(exc), "progress": {}}
 
     def wait_terminal(self, job_ids: Iterable[str], timeout: float = JOB_DEADLINE) -> dict[str, dict[str, Any]]:
         """Long-poll every job until it is terminal; each one's final resource. Fails naming the stuck ones."""
         deadline = time.monotonic() + timeout
         final: dict[str, dict[str, Any]] = {}
         for job_id in job_ids:
-            while True:
-                left = deadline - time.monotonic()
-                job = self.job(job_id, wait=max(1, min(5, int(left))), deadline=deadline)
-                if job["status"] in TERMINAL or job["status"] == MISSING:
-                    final[job_id] = job
-                    break
-                if left <= 0:
-                    raise AssertionError(f"job {job_id} still {job['status']} {timeout:.0f}s on: {job['progress']}")
+            try:
+                final[job_id] = self.predq.wait(job_id, timeout=max(deadline - time.monotonic(), 1.0)).raw
+            except predq_client.NotFoundError as exc:
+                final[job_id] = {"job_id": job_id, "status": MISSING, "error": str(exc), "progress": {}}
+            except predq_client.WaitTimeoutError as exc:
+                raise AssertionError(f"{exc} ({timeout:.0f}s after the fault)") from None
         return final
 
     def results(self, job: dict[str, Any]) -> list[Any]:
@@ -135,15 +123,7 @@ class Client:
         if "results" in job:
             inline: list[Any] = job["results"]
             return inline
-        out: list[Any] = []
-        path: str | None = f"/jobs/{job['job_id']}/results?limit=100000"
-        while path is not None:
-            answer = self.get(path)
-            assert answer.status_code == 200, describe(answer)
-            page = answer.json()
-            out.extend(page["results"])
-            path = page["next"]
-        return out
+        return list(self.predq.results(job["job_id"], page_rows=100_000))
 
 
 # --------------------------------------------------------------------------- exactly once

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared.ingest import ABANDONED_AFTER_SECONDS, submission_key
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack
 from tests.faults.support import (
@@ -25,7 +26,7 @@ from tests.faults.support import (
     until,
     wait_running,
 )
-from tests.integration.support import TERMINAL, assert_problem
+from tests.integration.support import TERMINAL, PausedUpload, assert_problem, keys_of, submission_in_progress
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -112,3 +113,28 @@ def test_cancel_mid_job_runs_no_chunk_afterwards(faults: FaultStack, client: Cli
     assert done == at_cancel[1], f"chunks recorded after the cancel: {sorted(done - at_cancel[1])}"
     assert not leftovers, f"a cancelled job keeps no results or inputs: {leftovers}"
     assert_problem(client.get(f"/jobs/{job_id}/results"), 409)
+
+
+def test_an_api_killed_mid_upload_leaves_nothing_once_the_sweeper_has_been(faults: FaultStack,
+                                                                          report: FaultReport) -> None:
+    features = ",".join(f"f{i}" for i in range(20)).encode() + b"\n"
+    line = b",".join(b"0.5" for _ in range(20)) + b"\n"
+    upload = PausedUpload(f"{faults.base_url}/jobs?model=bench-forest", features + line * 120_000, line * 10)
+    upload.start()
+    job_id = until(lambda: submission_in_progress(faults.redis), JOB_DEADLINE, "the body's first chunks")
+    stored = int(faults.redis.hget(submission_key(job_id), "chunks") or 0)
+
+    killed_at = time.monotonic()
+    faults.kill_api(signal.SIGKILL)  # an out-of-memory kill: no handler runs, nothing is cleaned up
+    faults.start_api()
+    upload.resume()
+    until(lambda: not keys_of(faults.redis, job_id), JOB_DEADLINE, "the sweeper to reclaim the abandoned body")
+    reclaimed = time.monotonic() - killed_at
+    upload.join(JOB_DEADLINE)
+
+    report.add("10. SIGKILL the API mid-upload (a bulk body being read and scored)", [], reclaimed,
+               f"{stored} input chunks stored when the API died; every key of the submission gone after "
+               f"{reclaimed:.0f} s (heartbeats stop; the sweeper drops a submission silent for "
+               f"{ABANDONED_AFTER_SECONDS:.0f} s); the client saw {type(upload.error).__name__}")
+    assert upload.answer is None, "the client of the killed API got no answer"
+    assert stored >= 1

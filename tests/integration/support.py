@@ -5,18 +5,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import redis
 import requests
+from predq_client import Client, WaitTimeoutError
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
 from shared import artifacts, workers
+from shared.ingest import INGESTING, submission_key
 from shared.keys import key
 from shared.queue import lane_queues
 from shared.registry import read_entry
@@ -104,19 +107,74 @@ def wait_held(client: redis.Redis, chunks: set[tuple[str, int]], timeout: float 
     wait_for(lambda: chunks <= (workers.held_chunks(client) or set()), timeout, f"workers to hold {sorted(chunks)}")
 
 
+# --------------------------------------------------------------------------- bodies in progress
+class PausedUpload(threading.Thread):
+    """POSTs a CSV body in two parts, the second sent only once `resume()` is called: the API holds a body it
+    is still reading, for as long as a test needs."""
+
+    def __init__(self, url: str, first: bytes, second: bytes) -> None:
+        super().__init__(name="paused-upload", daemon=True)
+        self.url, self.first, self.second = url, first, second
+        self._resume = threading.Event()
+        self.answer: requests.Response | None = None
+        self.error: Exception | None = None
+
+    def _body(self) -> Iterator[bytes]:
+        yield self.first
+        self._resume.wait(JOB_TIMEOUT)
+        yield self.second
+
+    def run(self) -> None:
+        try:
+            self.answer = requests.post(self.url, data=self._body(), headers={"Content-Type": "text/csv"},
+                                        timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            self.error = exc
+
+    def resume(self) -> None:
+        self._resume.set()
+
+
+def submission_in_progress(client: redis.Redis) -> str | None:
+    """The id of the one submission being read (the INGESTING set), once its first chunks are stored."""
+    found = cast(list[bytes], client.zrange(INGESTING, 0, -1))
+    return found[0].decode() if found and client.hget(submission_key(found[0].decode()), "chunks") else None
+
+
+def keys_of(client: redis.Redis, job_id: str) -> list[bytes]:
+    """Every key that names the job, and its entry among the submissions in progress."""
+    found = list(client.scan_iter(match=f"*{job_id}*", count=1000))
+    if client.zscore(INGESTING, job_id) is not None:
+        found.append(INGESTING.encode())
+    return found
+
+
+def iris_csv(rows: int) -> bytes:
+    """`rows` lines of iris-shaped CSV (no header): about 16 bytes each."""
+    return b"".join(b"5.1,3.5,1.4,0.2\n" for _ in range(rows))
+
+
 # --------------------------------------------------------------------------- HTTP
 class Api:
-    """A requests session bound to one stack's base URL."""
+    """A stack's HTTP API: raw requests for checks of statuses and headers, and the predq client library
+    (predq_client, the one implementation of submit, wait and download) for waiting and results."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.client = Client(self.base, api_key, retry_seconds=JOB_TIMEOUT)
 
     def __enter__(self) -> Api:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.session.close()
+        self.client.close()
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", HTTP_TIMEOUT)
@@ -140,7 +198,7 @@ class Api:
         return self.post(path, data=body, headers=headers, **kw)
 
     def submit(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """POST /jobs with a JSON body; the accepted job resource."""
+        """POST /jobs with a JSON body; the accepted job resource (checked against the contract's 202)."""
         return accepted(self.post("/jobs", json=doc))
 
     def job(self, job_id: str, **params: Any) -> dict[str, Any]:
@@ -151,14 +209,10 @@ class Api:
 
     def wait(self, job_id: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
         """Long-poll the job until it is terminal; its final resource."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            job = self.job(job_id, wait=max(1, min(5, int(left))))
-            if job["status"] in TERMINAL:
-                return job
-            if left <= 0:
-                raise AssertionError(f"job {job_id} still {job['status']} after {timeout:.0f}s: {job['progress']}")
+        try:
+            return self.client.wait(job_id, timeout=timeout).raw
+        except WaitTimeoutError as exc:
+            raise AssertionError(str(exc)) from None
 
     def run(self, doc: dict[str, Any], timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
         """Submit, wait, and require success; the final job resource."""
@@ -167,19 +221,8 @@ class Api:
         return job
 
     def results(self, job_id: str, limit: int = 1000) -> list[Any]:
-        """Every result row, paged through /results."""
-        out: list[Any] = []
-        path: str | None = f"/jobs/{job_id}/results?offset=0&limit={limit}"
-        for _ in range(100_000):
-            if path is None:
-                return out
-            answer = self.get(path)
-            assert answer.status_code == 200, describe(answer)
-            page = answer.json()
-            assert page["offset"] == len(out), f"page offset {page['offset']} after {len(out)} rows"
-            out.extend(page["results"])
-            path = page["next"]
-        raise AssertionError("results paging did not end")
+        """Every result row, paged through /results `limit` rows at a time."""
+        return list(self.client.results(job_id, page_rows=limit))
 
     def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         """GET /metrics as {(sample name, labels): value}."""

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from scripts.stack import LocalStack
+from shared.registry import ModelRegistry
+from shared.schema import is_all_number
 from shared.settings import REPO_ROOT
 from tests.integration.support import start_stack
 
@@ -19,9 +21,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONTRACT_SUITE = Path(REPO_ROOT).parent / "shared" / "contract"
 SUITE_TIMEOUT = 600
-TYPED_MODELS = ("churn", "bench-churn")
-"""The suite writes number rows for whichever classifier GET /models lists first: it predates typed
-columns, so it runs against the all-number demo models (tests/integration/test_typed.py covers the others)."""
+def typed_models(model_dir: Path) -> list[str]:
+    """Models with a column that is not a number (churn, and any a test registered meanwhile).
+
+    The suite writes number rows to every model GET /models lists: it predates typed columns, so it runs
+    against the all-number models (tests/integration/test_typed.py covers the others)."""
+    registry = ModelRegistry(model_dir, "iris")
+    return [e.name for e in registry.latest_entries() if not is_all_number(e.schema)]
 SUPERSEDED = "not (test_unknown_format_is_400 and parquet)"
 """Checks that API.md's section "Typed columns, pass-through, Parquet results" has since overruled:
 ?format=parquet is now a results format, not an unknown one."""
@@ -36,7 +42,7 @@ def default_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     shutil.copytree(stack_model_dir, model_dir, dirs_exist_ok=True)
     with start_stack(LocalStack(workers=2, model_dir=str(model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("contract-stack-logs")))) as running:
-        for name in TYPED_MODELS:  # the stack writes every demo model; the registry sees them go
+        for name in typed_models(model_dir):  # the stack writes every demo model; the registry sees them go
             shutil.rmtree(model_dir / name)
         yield running
 

@@ -78,9 +78,7 @@ def keyed_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _keyed(stack: LocalStack, team: str) -> Api:
-    api = Api(stack.base_url)
-    api.session.headers["Authorization"] = f"Bearer {KEYS[team]}"
-    return api
+    return Api(stack.base_url, KEYS[team])
 
 
 def test_bulk_chunks_take_turns_across_api_keys(keyed_stack: LocalStack, stack_model_dir: Path) -> None:
@@ -100,8 +98,8 @@ def test_bulk_chunks_take_turns_across_api_keys(keyed_stack: LocalStack, stack_m
                     for team, ids in ((team_a, a_jobs), (team_b, [b_job])) for job_id in ids}
     finally:
         gate.open()
-        team_a.session.close()
-        team_b.session.close()
+        team_a.close()
+        team_b.close()
         client.close()
 
     # First in, first out, team b's job would end last. Fair share hands team b every other bulk chunk, so it

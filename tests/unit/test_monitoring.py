@@ -60,7 +60,7 @@ def test_the_alerts_the_issue_asks_for_exist() -> None:
 
 def test_the_dashboard_has_a_panel_for_each_figure() -> None:
     queries = " ".join(e for exprs in panel_queries().values() for e in exprs)
-    for needed in ("predq_jobs_finished_total", "predq_rows_scored_total", "predq_queue_depth",
+    for needed in ("predq_jobs_finished_total", "predq_rows_scored_total", "predq_lane_depth",
                    "predq_chunk_duration_seconds_bucket", "predq_workers_alive", "predq_http_requests_total",
                    "predq_redis_memory_used_bytes"):
         assert needed in queries, f"no panel reads {needed}"

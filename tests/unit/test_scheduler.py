@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import redis
 
+from shared.ingest import Ingests
 from shared.job import JobStatus
 from shared.keys import key
 from shared.scheduler import FairScheduler
 from shared.store import JobStore, job_key
-from tests.unit.helpers import created
+from tests.unit.helpers import created, make_job
 
 BULK = "predq.bulk"
 
 
 def _scheduled(store: JobStore, scheduler: FairScheduler, owner: str, chunks: int) -> str:
     job = created(store, rows=chunks * 4, owner=owner, chunk_rows=4)
-    scheduler.add(job)
+    scheduler.add(job, job.chunks_total)
     return job.job_id
 
 
@@ -70,3 +71,17 @@ def test_every_scheduler_key_expires(any_store: JobStore, any_redis: redis.Redis
     scheduler.take(window=1)
     for name in any_redis.scan_iter(match=key("sched", "*")):
         assert 0 < any_redis.ttl(name) <= 3600, name
+
+
+def test_a_body_still_being_read_keeps_its_turn_while_nothing_is_ready(any_store: JobStore,
+                                                                       any_redis: redis.Redis) -> None:
+    scheduler = FairScheduler(any_redis, BULK, 3600)
+    reading = make_job(rows=40, chunk_rows=4)
+    Ingests(any_redis, 3600).open_hidden(reading, ready=1)
+    scheduler.add(reading, 1)
+
+    assert scheduler.take(window=10) == [(reading.job_id, 0)]
+    assert scheduler.take(window=10) == []  # nothing more stored yet: it stays in line
+    scheduler.more_ready(reading.job_id, 2)
+    assert scheduler.take(window=10) == [(reading.job_id, 1), (reading.job_id, 2)]
+    assert scheduler.waiting() == 0
