@@ -35,7 +35,6 @@ from scripts.demo import demo_rows
 from scripts.smoke_http import (
     MODEL,
     PORTS,
-    SmokeError,
     check,
     check_job,
     chunks_by_node,
@@ -51,6 +50,7 @@ from scripts.smoke_http import (
     wait_job,
     workers_alive,
 )
+from shared.errors import SmokeError
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "predq-lab"
@@ -269,8 +269,8 @@ def own_models(lab: Lab) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     builds = {(name, version): build for name, version, build in DEMO_MODELS}
     for name, version, (source, source_version) in (("iris", 1, ("iris", 1)), ("team-model", 1, ("iris", 2))):
-        estimator, features, handles_missing = builds[(source, source_version)]()
-        write_model(folder, name, version, estimator, features, handles_missing)
+        built = builds[(source, source_version)]()
+        write_model(folder, name, version, *built[:3])
     lab.files.append("docker-compose.models.yml")
     lab.env["MODELS_PATH"] = str(folder)
     try:

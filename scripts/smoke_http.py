@@ -18,14 +18,12 @@ from typing import Any
 
 from predq_client import Client, Job, WaitTimeoutError
 
+from shared.errors import SmokeError
+
 PORTS = {"redis": 16379, "api": 18000, "flower": 15555}
 MODEL = "bench-forest"
 CHUNKS_SCORED = re.compile(r'^predq_chunks_scored_total\{worker="([^"]+)"\} ([0-9.e+]+)$', re.M)
 START = time.perf_counter()
-
-
-class SmokeError(RuntimeError):
-    """A check that failed; the message says which."""
 
 
 def say(message: str) -> None:

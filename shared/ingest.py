@@ -45,9 +45,10 @@ def submission_key(job_id: str) -> str:
 class Ingests:
     """The Redis side of submissions in progress."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, bulk_queue: str) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self.bulk_queue = bulk_queue
         self._accept = client.register_script(scripts.ACCEPT_HIDDEN)
         self._drop = client.register_script(scripts.DROP_UNACCEPTED)
 
@@ -92,7 +93,7 @@ class Ingests:
         """Remove every trace of a submission never accepted (now, or if its heartbeat is older than
         `abandoned_before`); the input chunks dropped."""
         cutoff = "+inf" if abandoned_before is None else repr(abandoned_before)
-        keys = [INGESTING, submission_key(job_id), job_key(job_id), done_key(job_id), SCHEDULED]
+        keys = [INGESTING, submission_key(job_id), job_key(job_id), done_key(job_id), SCHEDULED, self.bulk_queue]
         return int(self._drop(keys=keys, args=[job_id, f"{PREFIX}:", cutoff]))
 
     def reclaim_abandoned(self, now: float | None = None) -> dict[str, int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-import numpy as np
+import pyarrow as pa
 
 from shared import logs, workers
 from shared.batch import Batch, limited_blocks
@@ -31,6 +31,7 @@ from shared.quotas import KeyQuotas
 from shared.retry import patiently
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
+from shared.sizing import ChunkSizer
 from shared.store import ChunkWriter, JobStore, new_job_id
 from shared.transitions import ChunkFinish, ChunkStart, Ending
 
@@ -42,9 +43,10 @@ IDEMPOTENT_WAIT_SECONDS = 5.0
 
 
 class Scorer(Protocol):
-    """Scores one chunk's rows for `job`; raises ChunkFailedError when they cannot be scored."""
+    """Scores one chunk's rows (a table: the model's columns, then pass-through ones) for `job`: its result
+    table; raises ChunkFailedError when they cannot be scored."""
 
-    def __call__(self, job: Job, X: np.ndarray) -> np.ndarray: ...
+    def __call__(self, job: Job, X: pa.Table) -> pa.Table: ...
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,14 @@ class Lifecycle:
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
                  idempotency: IdempotencyStore, scheduler: FairScheduler, ingests: Ingests, heartbeat: Heartbeat,
-                 redis_patience: float = 0.0, quotas: KeyQuotas | None = None) -> None:
+                 sizer: ChunkSizer, redis_patience: float = 0.0, quotas: KeyQuotas | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.scheduler = scheduler
         self.ingests = ingests
         self.heartbeat = heartbeat
+        self.sizer = sizer
         self.metrics = metrics
         self.idempotency = idempotency
         self.redis_patience = redis_patience
@@ -90,8 +93,9 @@ class Lifecycle:
             if self.quotas is not None:  # refused before its body is read: a full key costs no upload
                 self.quotas.check(owner)
         job_id = new_job_id()
-        overlap = Overlap(self, owner, batch, job_id)
-        writer = ChunkWriter(self.store, job_id, self.settings.chunk_rows,
+        chunk_rows = self.sizer.rows_for(batch.model.ref(), len(batch.model.features))
+        overlap = Overlap(self, owner, batch, job_id, chunk_rows)
+        writer = ChunkWriter(self.store, job_id, chunk_rows, list(batch.model.features),
                              before_store=overlap.storing, after_store=overlap.stored)
         overlap.writer = writer
         with self.heartbeat.tracking(job_id):
@@ -153,6 +157,9 @@ class Lifecycle:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
         except Exception as exc:  # the job exists and will run: a lost count must not turn it into an error
             log.warning("could not count job %s: %s", job.job_id, exc)
+        logs.bind(job_id=job.job_id, model=job.model["name"])
+        log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method,
+                                        "chunk_rows": job.chunk_rows})
 
     def _accept_small(self, job: Job) -> None:
         self.store.create_record(job, self.settings.max_queued_jobs)
@@ -179,8 +186,6 @@ class Lifecycle:
         if status.terminal:
             self._ended(job, status)
         self._dispatch_quietly()
-        logs.bind(job_id=job.job_id, model=job.model["name"])
-        log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method})
 
     def _discard_quietly(self, job: Job) -> None:
         """Best effort: with Redis down the job stays, and the sweeper enqueues its chunks once Redis is back."""
@@ -238,6 +243,7 @@ class Lifecycle:
             self._dispatch_quietly()  # this worker is free: the bulk lane gets its next chunk in fair order
 
     def _score_and_record(self, job: Job, index: int, scorer: Scorer, node: str) -> ChunkFinish:
+        began = time.perf_counter()
         X = self._patiently(lambda: self.store.read_input(job.job_id, index))
         if X is None:
             if self._patiently(lambda: self.store.chunk_is_done(job.job_id, index)):
@@ -252,9 +258,18 @@ class Lifecycle:
             self.metrics.record(counts=[("predq_rows_scored", len(X), {"model": job.model["name"]}),
                                         ("predq_chunks_scored", 1, {"worker": node})],
                                 observations=[("predq_chunk_duration_seconds", elapsed)])
+        if outcome.counted or outcome is ChunkFinish.HELD:
+            self._observe_cost(job, time.perf_counter() - began, len(X))
         if outcome is ChunkFinish.FINISHED:
             self._ended(job, JobStatus.SUCCEEDED)
         return outcome
+
+    def _observe_cost(self, job: Job, seconds: float, rows: int) -> None:
+        """The whole chunk (read, score, record) sizes the model's next chunks; a lost sample costs nothing."""
+        try:
+            self.sizer.observe(job.model, seconds, rows)
+        except Exception as exc:
+            log.debug("could not record the cost of a chunk: %s", exc)
 
     def fail(self, job: Job, index: int, reason: str) -> Ending:
         """End a live job failed at chunk `index`, naming its rows and `reason`."""
@@ -317,8 +332,9 @@ class Overlap:
     """One submission while its body is read: known to Redis as in progress, and once it passes
     SMALL_JOB_ROWS rows, scored as it arrives under a hidden record that its acceptance makes the job."""
 
-    def __init__(self, lifecycle: Lifecycle, owner: str, batch: Batch, job_id: str) -> None:
+    def __init__(self, lifecycle: Lifecycle, owner: str, batch: Batch, job_id: str, chunk_rows: int) -> None:
         self.lifecycle = lifecycle
+        self.chunk_rows = chunk_rows
         self.owner = owner
         self.batch = batch
         self.job_id = job_id
@@ -332,11 +348,11 @@ class Overlap:
         classes = list(self.batch.model.classes) if self.batch.model.classes is not None else None
         bulk = self.started or rows > self.lifecycle.settings.small_job_rows
         return Job(job_id=self.job_id, owner=self.owner, status=JobStatus.QUEUED, model=self.batch.model.ref(),
-                   method=self.batch.method, rows=rows, chunk_rows=self.lifecycle.settings.chunk_rows,
+                   method=self.batch.method, rows=rows, chunk_rows=self.chunk_rows,
                    chunks_total=chunks, rows_done=0, chunks_done=0, created_at=self.created_at, started_at=None,
                    finished_at=None, error=None, metadata=self.batch.metadata, classes=classes,
                    callback_url=self.batch.callback_url, bulk=bulk, chunks_dispatched=0 if bulk else chunks,
-                   request_id=logs.current("request_id"))
+                   request_id=logs.current("request_id"), passthrough=list(self.batch.passthrough))
 
     def storing(self, chunks: int) -> None:
         """Announced before the write, so a process that dies mid-write leaves nothing the sweeper misses."""

@@ -167,7 +167,8 @@ return {1, status, rows_done}
 """
 
 DROP_UNACCEPTED = """
--- KEYS: submissions in progress, the submission's record, job hash, done set, scheduled-chunks counter
+-- KEYS: submissions in progress, the submission's record, job hash, done set, scheduled-chunks counter,
+--       the bulk lane's Celery list
 -- ARGV: job id, key prefix, latest heartbeat that counts as abandoned (or '+inf': refused now)
 -- Removes every trace of a submission that was never accepted: its input chunks, results scored meanwhile,
 -- its hidden job record. An accepted job keeps everything. Answers the chunks dropped.
@@ -181,6 +182,10 @@ redis.call('DEL', KEYS[2])
 if status and not hidden then return 0 end
 for i = 0, chunks - 1 do
   redis.call('DEL', ARGV[2] .. 'job:' .. ARGV[1] .. ':in:' .. i, ARGV[2] .. 'job:' .. ARGV[1] .. ':out:' .. i)
+end
+-- its messages waiting in the bulk lane (a window of a few: the scheduler feeds it a chunk at a time)
+for _, message in ipairs(redis.call('LRANGE', KEYS[6], 0, -1)) do
+  if string.find(message, ARGV[1], 1, true) then redis.call('LREM', KEYS[6], 0, message) end
 end
 if status then
   local ready = tonumber(redis.call('HGET', KEYS[3], 'ready') or '0')

@@ -13,9 +13,10 @@ from shared.metrics import MetricsRecorder
 from shared.queue import CeleryChunkQueue, ChunkQueue, Lane, lane_queues, make_celery
 from shared.quotas import KeyQuotas, QuotaLimits
 from shared.redis_client import connect
-from shared.registry import ModelRegistry
+from shared.registry import ModelRegistry, set_cache_size
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
+from shared.sizing import ChunkSizer
 from shared.store import JobStore
 from shared.throttle import HeldRequests, RateLimiter
 
@@ -49,9 +50,11 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
     scheduler = FairScheduler(client, lane_queues(settings)[Lane.BULK], ttl)
-    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, Ingests(client, ttl),
-                          Heartbeat(client), redis_patience, quotas=KeyQuotas(client, QuotaLimits(
-                              settings.max_queued_jobs_per_key, settings.max_rows_in_flight_per_key), ttl))
+    ingests = Ingests(client, ttl, lane_queues(settings)[Lane.BULK])
+    quotas = KeyQuotas(client, QuotaLimits(settings.max_queued_jobs_per_key, settings.max_rows_in_flight_per_key), ttl)
+    lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, ingests,
+                          Heartbeat(client), ChunkSizer(client, settings), redis_patience, quotas=quotas)
+    set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
                     metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -58,6 +59,12 @@ class Settings:
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
     small_job_rows: int = 10_000
+    target_chunk_seconds: float = 0.1
+    chunk_rows_min: int = 1_000
+    chunk_rows_max: int = 200_000
+    max_chunk_bytes: int = 16 << 20
+    max_string_bytes: int = 1_024
+    model_cache_size: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -78,8 +85,9 @@ class Settings:
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
                     "max_queued_jobs", "max_queued_jobs_per_key", "max_rows_in_flight_per_key",
                     "max_held_requests_per_key", "max_held_requests", "max_uploads", "max_json_body_bytes",
-                    "body_read_timeout_seconds", "max_chunk_attempts", "small_job_rows",
-                    "chunk_soft_time_limit", "chunk_time_limit", "visibility_timeout")
+                    "body_read_timeout_seconds", "max_chunk_attempts", "small_job_rows", "chunk_soft_time_limit",
+                    "chunk_rows_min", "chunk_rows_max", "max_chunk_bytes", "chunk_time_limit", "visibility_timeout",
+                    "max_string_bytes", "model_cache_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
@@ -97,6 +105,8 @@ class Settings:
             raise SettingsError(f"LOG_FORMAT must be json or text; got {self.log_format!r}")
         if self.inline_results_max < 0:
             raise SettingsError("INLINE_RESULTS_MAX must be 0 or more")
+        if self.chunk_rows_min > self.chunk_rows_max:
+            raise SettingsError("CHUNK_ROWS_MIN must not be above CHUNK_ROWS_MAX")
         if self.chunk_soft_time_limit >= self.chunk_time_limit:
             raise SettingsError("CHUNK_SOFT_TIME_LIMIT must be below CHUNK_TIME_LIMIT")
         if self.visibility_timeout < 4 * self.chunk_time_limit:
@@ -121,4 +131,12 @@ def _cast(name: str, raw: str, kind: object) -> object:
             return int(raw.replace("_", ""))
         except ValueError:
             raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if kind in (float, "float"):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise SettingsError(f"{name} must be a finite number, 0 or more, got {raw!r}")
+        return value
     return raw

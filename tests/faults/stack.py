@@ -29,7 +29,8 @@ WORKER_GRACE_SECONDS = 10.0
 def fault_stack_of(model_dir: Path, log_dir: Path, workers: int, **env: str) -> LocalStack:
     """A LocalStack whose redis-server keeps an append-only file, so that it can be restarted with its data."""
     stack = LocalStack(workers=workers, model_dir=str(model_dir), log_dir=str(log_dir),
-                       env={"CHUNK_ROWS": str(FAULT_CHUNK_ROWS), "SMALL_JOB_ROWS": str(FAULT_SMALL_JOB_ROWS), **env})
+                       env={"CHUNK_ROWS": str(FAULT_CHUNK_ROWS), "SMALL_JOB_ROWS": str(FAULT_SMALL_JOB_ROWS),
+                            "TARGET_CHUNK_SECONDS": "0", **env})
     if stack.redis is not None:
         stack.redis.stop()  # never started: this removes its empty directory
     stack.redis = EmbeddedRedis(appendonly=True)

@@ -44,7 +44,8 @@ def stack_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if not _intact(target / DESCRIPTOR_FILE):  # caught mid-rewrite: train this one afresh
                 shutil.rmtree(target)
     write_demo_models(root, log=lambda _line: None)
-    write_model(root, GATED_MODEL, 1, GatedModel(str(root / "gate")), GATE_FEATURES, False)
+    write_model(root, GATED_MODEL, 1, GatedModel(str(root / "gate")), GATE_FEATURES, False,
+                fmt="joblib")  # a plain Python class of the tests: pickled, trusted by hash
     return root
 
 
@@ -64,7 +65,8 @@ def _intact(descriptor: Path) -> bool:
 @pytest.fixture(scope="session")
 def stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Redis, the API and two Celery workers, with 100-row chunks; jobs of more than ten take the bulk lane."""
-    env = {"CHUNK_ROWS": str(INTEGRATION_CHUNK_ROWS), "SMALL_JOB_ROWS": str(INTEGRATION_SMALL_JOB_ROWS)}
+    env = {"CHUNK_ROWS": str(INTEGRATION_CHUNK_ROWS), "SMALL_JOB_ROWS": str(INTEGRATION_SMALL_JOB_ROWS),
+           "TARGET_CHUNK_SECONDS": "0"}  # chunk counts are part of what these tests check
     with start_stack(LocalStack(workers=2, env=env,
                                 model_dir=str(stack_model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("stack-logs")))) as running:

@@ -34,8 +34,7 @@ def log_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def log_api(log_stack: LocalStack) -> Iterator[Api]:
-    with Api(log_stack.base_url) as client:
-        client.session.headers["Authorization"] = f"Bearer {API_KEY}"
+    with Api(log_stack.base_url, API_KEY) as client:
         yield client
 
 

@@ -83,7 +83,7 @@ def make_stack(model_dir: Path, redis_client: redis.Redis) -> StackFactory:
 
     def make(env: dict[str, str] | None = None, *, queue: RecordingQueue | None = None,
              client: redis.Redis | None = None) -> Stack:
-        values = {"MODEL_DIR": str(model_dir), "CHUNK_ROWS": str(UNIT_CHUNK_ROWS),
+        values = {"MODEL_DIR": str(model_dir), "CHUNK_ROWS": str(UNIT_CHUNK_ROWS), "TARGET_CHUNK_SECONDS": "0",
                   "REDIS_URL": "redis://fake.invalid:6379/0", **(env or {})}
         settings = Settings.from_env(values)
         rc = client if client is not None else redis_client

@@ -77,7 +77,7 @@ def test_a_body_still_being_read_keeps_its_turn_while_nothing_is_ready(any_store
                                                                        any_redis: redis.Redis) -> None:
     scheduler = FairScheduler(any_redis, BULK, 3600)
     reading = make_job(rows=40, chunk_rows=4)
-    Ingests(any_redis, 3600).open_hidden(reading, ready=1)
+    Ingests(any_redis, 3600, BULK).open_hidden(reading, ready=1)
     scheduler.add(reading, 1)
 
     assert scheduler.take(window=10) == [(reading.job_id, 0)]
