@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 THREADS = 6
 ENV = {"GUNICORN_THREADS": str(THREADS), "MAX_HELD_REQUESTS": "2", "MAX_HELD_REQUESTS_PER_KEY": "2",
-       "MAX_UPLOADS": "2", "BODY_READ_TIMEOUT_SECONDS": "3", "BODY_MIN_BYTES_PER_SECOND": "1000"}
+       "MAX_UPLOADS": "2", "BODY_READ_TIMEOUT_SECONDS": "3", "BODY_MIN_BYTES_PER_SECOND": "65536"}
 
 
 @pytest.fixture(scope="module")
