@@ -37,10 +37,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; anything else a client invents is counted as "other", so labels stay few."""
+
+
 def _count_request(response: Response) -> Response:
+    # Route templates, not paths, and known methods only: no label takes a value the client chooses.
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    method = request.method if request.method in COUNTED_METHODS else "other"
     try:
-        services().metrics.count("predq_http_requests", route=route, method=request.method,
+        services().metrics.count("predq_http_requests", route=route, method=method,
                                  status=str(response.status_code))
     except Exception as exc:  # metrics must never break an answer
         log.debug("could not count a request: %s", exc)

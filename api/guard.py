@@ -1,11 +1,12 @@
-"""Before every request: no API key in the URL, and the per-key rate limit (shared by every API process)."""
+"""Every request: no API key in the URL, the per-key rate limit (shared by every API process), and on every
+answer the headers that stop a browser from running or sniffing what it gets."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from api.services import services
 from shared.errors import BadRequestError
@@ -17,8 +18,19 @@ UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes are never rate limited: a busy client must not make the service look dead."""
 
 
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+"""JSON, CSV and problems never need to run or load anything; the pages (/docs, /ui) set their own policy."""
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_guard)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Content-Security-Policy", API_CONTENT_SECURITY_POLICY)
+    return response
 
 
 def _guard() -> None:

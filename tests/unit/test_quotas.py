@@ -137,3 +137,21 @@ def test_an_api_key_in_the_query_string_is_a_400(make_stack: Any, name: str) -> 
     stack = make_stack({"API_KEYS": KEYS})
     assert_problem(stack.client.get(f"/jobs?{name}=key-a", headers=A), 400)
     assert_problem(stack.client.get(f"/healthz?{name}=key-a"), 400)
+
+
+def test_every_answer_carries_nosniff_and_a_content_security_policy(make_stack: Any) -> None:
+    stack = make_stack()
+    for path in ("/healthz", "/jobs", "/no/such/route", "/docs", "/ui"):
+        answer = stack.client.get(path)
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "default-src" in answer.headers["Content-Security-Policy"], path
+    assert "script-src 'self'" in stack.client.get("/docs").headers["Content-Security-Policy"]
+
+
+def test_request_metrics_take_no_label_from_the_client(make_stack: Any) -> None:
+    stack = make_stack()
+    for method in ("BREW", "XYZZY", "GET"):
+        stack.client.open(f"/whatever/{method}", method=method)
+    text = stack.client.get("/metrics").get_data(as_text=True)
+    assert "BREW" not in text and "XYZZY" not in text and "/whatever" not in text
+    assert 'method="other"' in text
