@@ -75,8 +75,9 @@ logs: ## follow the Docker stack's logs
 		s = s.replace('\nREDIS_PASSWORD=\n', '\nREDIS_PASSWORD=%s\n' % secrets.token_hex(24)); \
 		s = s.replace('\nFLOWER_BASIC_AUTH=\n', '\nFLOWER_BASIC_AUTH=predq:%s\n' % secrets.token_hex(12)); \
 		s = s.replace('\nGRAFANA_ADMIN_PASSWORD=\n', '\nGRAFANA_ADMIN_PASSWORD=%s\n' % secrets.token_hex(12)); \
+		s = s.replace('\nCALLBACK_SECRET=\n', '\nCALLBACK_SECRET=%s\n' % secrets.token_hex(32)); \
 		fd = os.open('.env', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, s.encode())"
-	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD, FLOWER_BASIC_AUTH and GRAFANA_ADMIN_PASSWORD)"
+	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD, FLOWER_BASIC_AUTH, GRAFANA_ADMIN_PASSWORD and CALLBACK_SECRET)"
 
 docker-smoke: $(STAMP) ## build the images, run the compose stack here, score, scale, stop a worker, tear down
 	$(PY) -m scripts.docker_smoke

@@ -49,6 +49,7 @@ class Settings:
     api_keys_file: str = ""
     callback_allowed_hosts: str = ""
     callback_secret: str = ""
+    callback_private_hosts: str = ""
     log_level: str = "INFO"
     log_format: str = "json"
     chunk_soft_time_limit: int = 60
@@ -91,6 +92,10 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.callback_allowed_hosts.strip() and len(self.callback_secret) < 32:
+            raise SettingsError("CALLBACK_SECRET must be at least 32 characters when CALLBACK_ALLOWED_HOSTS allows "
+                                "callbacks (receivers check signatures with it); e.g. python -c 'import secrets; "
+                                "print(secrets.token_hex(32))'")
         if self.body_min_bytes_per_second < 0:
             raise SettingsError("BODY_MIN_BYTES_PER_SECOND must be 0 (no floor) or more")
         if self.rate_limit_per_key < 0:
@@ -120,6 +125,10 @@ class Settings:
         if self.api_keys_file:
             keys |= {line.strip() for line in Path(self.api_keys_file).read_text().splitlines()}
         return frozenset(k for k in keys if k)
+
+    def private_callback_hosts(self) -> frozenset[str]:
+        """Callback hosts allowed to resolve to loopback, private or link-local addresses."""
+        return frozenset(h.strip().lower() for h in self.callback_private_hosts.split(",") if h.strip())
 
     def callback_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self.callback_allowed_hosts.split(",") if h.strip())

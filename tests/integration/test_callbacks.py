@@ -18,7 +18,7 @@ from tests.integration.support import Api, start_stack, wait_for
 
 pytestmark = pytest.mark.integration
 
-SECRET = "integration-secret"
+SECRET = "integration-secret-" + "0123456789" * 3
 
 
 class Receiver:
@@ -55,7 +55,8 @@ def _with_attempts(api: Api, job_id: str, attempts: int) -> dict[str, Any] | Non
 
 @pytest.fixture(scope="module")
 def callback_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    env = {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "CALLBACK_SECRET": SECRET, "CHUNK_ROWS": "100"}
+    env = {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "CALLBACK_PRIVATE_HOSTS": "127.0.0.1",
+           "CALLBACK_SECRET": SECRET, "CHUNK_ROWS": "100"}
     with start_stack(LocalStack(workers=1, env=env, model_dir=str(stack_model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("callback-logs")))) as running:
         yield running

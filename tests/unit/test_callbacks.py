@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import fakeredis
 import pytest
@@ -12,7 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from shared.callbacks import backoff_seconds, signature
+from shared.callbacks import backoff_seconds, post, signature
+from shared.callbacks import refusal as callback_refusal
+from shared.errors import SettingsError
 from shared.services import build_services
 from shared.settings import Settings
 from tests.conftest import RecordingQueue, chunk_runner
@@ -36,7 +41,8 @@ def test_backoff_doubles() -> None:
 @pytest.fixture
 def callback_app(settings: Settings, queue: RecordingQueue) -> Flask:
     allowed = Settings.from_env({"MODEL_DIR": settings.model_dir, "CHUNK_ROWS": "4",
-                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com", "CALLBACK_SECRET": "s3cret"})
+                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com",
+                                 "CALLBACK_SECRET": "s3cret-" + "x" * 32})
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     return create_app(services=build_services(allowed, client, queue))
 
@@ -76,7 +82,8 @@ def test_cancel_queues_the_callback_once(callback_app: Flask, queue: RecordingQu
 def test_the_chunk_that_finishes_the_job_queues_its_callback_once(
         settings: Settings, queue: RecordingQueue) -> None:
     allowed = Settings.from_env({"MODEL_DIR": settings.model_dir, "CHUNK_ROWS": "4",
-                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com"})
+                                 "CALLBACK_ALLOWED_HOSTS": "hooks.example.com",
+                                 "CALLBACK_SECRET": "y" * 32})
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     app = create_app(services=build_services(allowed, client, queue))
     job_id = app.test_client().post("/jobs", json={"instances": [IRIS_ROW] * 9,
@@ -87,3 +94,37 @@ def test_the_chunk_that_finishes_the_job_queues_its_callback_once(
     queue.messages.extend(messages)  # every chunk delivered again: no second callback
     assert run() == ["ended"] * 3
     assert queue.callbacks == [(job_id, 1, 0)]
+
+
+def test_callbacks_allowed_with_a_short_secret_refuse_to_start() -> None:
+    with pytest.raises(SettingsError, match="CALLBACK_SECRET"):
+        Settings.from_env({"CALLBACK_ALLOWED_HOSTS": "hooks.example.com", "CALLBACK_SECRET": "short"})
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://localhost:8080/x", "http://169.254.169.254/latest",
+                                 "http://10.1.2.3/", "http://[::1]/", "http://192.168.0.1/", "http://0.0.0.0/",
+                                 "https://h.example/" + "a" * 3000])
+def test_callbacks_to_non_public_addresses_or_long_urls_are_refused(url: str) -> None:
+    assert callback_refusal(url, frozenset()) is not None
+
+
+def test_a_host_allowed_private_explicitly_is_not_refused() -> None:
+    assert callback_refusal("http://127.0.0.1:9999/x", frozenset({"127.0.0.1"})) is None
+
+
+def test_a_redirect_is_not_followed() -> None:
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    try:
+        assert post(f"http://127.0.0.1:{server.server_port}/hook", b"{}", "k" * 32) == 302
+    finally:
+        server.server_close()
