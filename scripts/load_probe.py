@@ -6,7 +6,8 @@ Starts its own Redis and `gunicorn 'api:create_app()'` with the repo's gunicorn.
 stay queued: long polls and followers wait as long as the probe wants), then for each scenario runs N hostile
 clients while 4 well-behaved ones loop on short requests (GET /jobs?limit=1), and prints short requests per
 second and /healthz latency (sampled every 0.25 s; a sample that times out after 5 s counts as 5 s).
-`--baseline` runs the API as it was before the limits: 16 threads, no caps, no floor rate, no receive timeout.
+`--baseline` runs the API as it was before the limits: gunicorn's stock gthread worker, 16 threads, no caps, no
+floor rate, no receive timeout; `--worker-class gthread` runs the stock worker with today's settings.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import requests
 
 from scripts.stack import LocalStack
 
-BASELINE_ENV = {"GUNICORN_THREADS": "16", "MAX_HELD_REQUESTS": "100000", "MAX_HELD_REQUESTS_PER_KEY": "100000",
-                "MAX_UPLOADS": "100000",
+BASELINE_ENV = {"GUNICORN_CMD_ARGS": "--worker-class gthread", "GUNICORN_THREADS": "16",
+                "MAX_HELD_REQUESTS": "100000", "MAX_HELD_REQUESTS_PER_KEY": "100000", "MAX_UPLOADS": "100000",
                 "BODY_MIN_BYTES_PER_SECOND": "0", "BODY_READ_TIMEOUT_SECONDS": "100000"}
 HEALTHZ_TIMEOUT = 5.0
 
@@ -122,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--worker-class", help="override gunicorn.conf.py's worker_class (e.g. gthread)")
     args = parser.parse_args(argv)
-    stack = LocalStack(workers=0, env=BASELINE_ENV if args.baseline else {})
+    env = dict(BASELINE_ENV) if args.baseline else {}
+    if args.worker_class:
+        env["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class}"
+    stack = LocalStack(workers=0, env=env)
     if stack.redis:
         stack.redis.start()
     stack.start_api()
@@ -140,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             ("none", None), ("trickling bodies", trickler), ("trickling headers", header_trickler),
             ("long polls", holder(f"/jobs/{job_id}?wait=30")),
             ("followers", holder(f"/jobs/{job_id}/results?format=ndjson&follow=true"))]
-        mode = "baseline (16 threads, no caps)" if args.baseline else "gunicorn.conf.py defaults"
+        mode = "baseline (stock gthread, 16 threads, no caps)" if args.baseline else "gunicorn.conf.py defaults"
+        if args.worker_class:
+            mode += f", worker class {args.worker_class}"
         print(f"{mode}; N = {args.clients} hostile clients; {args.seconds:.0f} s per scenario")
         print(f"| {'scenario':<17} | {'short req/s':>11} | {'/healthz p50':>12} | {'/healthz max':>12} |")
         print(f"| {'-' * 17} | {'-' * 11}: | {'-' * 12}: | {'-' * 12}: |")
