@@ -19,7 +19,7 @@ class _Explosive:
         self.path = path
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.path, "w"))  # noqa: SIM115 - the side effect is the point
+        return (open, (self.path, "w"))  # the side effect is the point
 
 
 def test_a_pickled_task_message_is_refused_and_runs_nothing(stack: LocalStack, stack_redis: redis.Redis,
