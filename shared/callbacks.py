@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 MAX_ATTEMPTS = 5
 """Deliveries tried before a callback is given up (the job lists each one)."""
 
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 5.0
+"""A receiver that has not answered by then counts as no answer (retried with backoff)."""
 
 MAX_URL_LENGTH = 2048
 """A longer callback_url is never requested."""

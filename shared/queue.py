@@ -35,6 +35,13 @@ def lane_queues(settings: Settings) -> dict[Lane, str]:
     return {Lane.SMALL: settings.queue_name, Lane.BULK: f"{settings.queue_name}.bulk"}
 
 
+def callback_queue(settings: Settings) -> str:
+    """Callbacks' own queue: taken after both lanes, or only by a dedicated callback worker
+    (`celery --app worker worker --queues <QUEUE_NAME>.callbacks`, scoring workers then with
+    `--queues <QUEUE_NAME>,<QUEUE_NAME>.bulk`), so a slow receiver never delays a chunk."""
+    return f"{settings.queue_name}.callbacks"
+
+
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for `settings`: JSON only, late acks, one prefetched chunk at a time, lanes in order."""
     app = Celery("predq", broker=settings.redis_url, set_as_current=False)
@@ -52,7 +59,8 @@ def make_celery(settings: Settings) -> Celery:
         task_soft_time_limit=settings.chunk_soft_time_limit,
         task_time_limit=settings.chunk_time_limit,
         task_default_queue=queues[Lane.SMALL],
-        task_queues=[Queue(queues[Lane.SMALL]), Queue(queues[Lane.BULK])],  # type: ignore[no-untyped-call]
+        task_queues=[Queue(queues[Lane.SMALL]), Queue(queues[Lane.BULK]),  # type: ignore[no-untyped-call]
+                     Queue(callback_queue(settings))],  # type: ignore[no-untyped-call]
         broker_transport_options=transport,
         visibility_timeout=settings.visibility_timeout,
         broker_connection_retry_on_startup=True,
@@ -82,6 +90,7 @@ class CeleryChunkQueue:
     def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
         self.queues = lane_queues(settings)
+        self.callbacks = callback_queue(settings)
 
     def send(self, lane: Lane, chunks: Sequence[Chunk]) -> None:
         if not chunks:
@@ -91,4 +100,5 @@ class CeleryChunkQueue:
                 self.app.send_task(SCORE_CHUNK, args=[job_id, index], queue=self.queues[lane], producer=producer)
 
     def callback(self, job_id: str, attempt: int = 1, countdown: float = 0) -> None:
-        self.app.send_task(DELIVER_CALLBACK, args=[job_id, attempt], countdown=countdown or None)
+        self.app.send_task(DELIVER_CALLBACK, args=[job_id, attempt], countdown=countdown or None,
+                           queue=self.callbacks)

@@ -128,3 +128,10 @@ def test_a_redirect_is_not_followed() -> None:
         assert post(f"http://127.0.0.1:{server.server_port}/hook", b"{}", "k" * 32) == 302
     finally:
         server.server_close()
+
+
+def test_callbacks_have_their_own_queue_taken_after_both_lanes(settings: Settings) -> None:
+    from shared.queue import callback_queue, lane_queues, make_celery
+
+    names = [q.name for q in make_celery(settings).conf.task_queues]
+    assert names == [*lane_queues(settings).values(), callback_queue(settings)]
