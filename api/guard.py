@@ -3,11 +3,11 @@ answer the headers that stop a browser from running or sniffing what it gets."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from flask import Flask, Response, request
 
+from api.auth import owner_of
 from api.services import services
 from shared.errors import BadRequestError
 
@@ -54,5 +54,5 @@ def identity() -> str:
     token = token.strip()
     if keys and scheme.lower() == "bearer" and token and any(
             hmac.compare_digest(token.encode(), k.encode()) for k in keys):
-        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        return "key:" + owner_of(token)
     return "addr:" + (request.remote_addr or "unknown")

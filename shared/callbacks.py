@@ -59,6 +59,13 @@ def refusal(url: str, private_hosts: frozenset[str]) -> str | None:
     return None
 
 
+def key_secret(callback_secret: str, owner: str) -> str:
+    """The signing secret of one API key's callbacks: HMAC-SHA256 of its owner id (the key's hash, the one
+    jobs carry) keyed by CALLBACK_SECRET. A receiver of one key cannot forge another key's callbacks; an
+    operator prints it with `python -m scripts.callback_secret KEY`."""
+    return hmac.new(callback_secret.encode(), owner.encode(), hashlib.sha256).hexdigest()
+
+
 def signature(body: bytes, secret: str, at: int) -> str:
     """The Predq-Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
     mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()

@@ -27,7 +27,7 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
         svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt, "status_code": None,
                                            "at": rfc3339(time.time())})
         return "refused"
-    status = callbacks.post(job.callback_url, body, svc.settings.callback_secret)
+    status = callbacks.post(job.callback_url, body, callbacks.key_secret(svc.settings.callback_secret, job.owner))
     svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
                                        "status_code": status or None, "at": rfc3339(time.time())})
     if 200 <= status < 300:

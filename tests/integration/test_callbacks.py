@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from api.auth import PUBLIC_OWNER
 from scripts.stack import LocalStack
+from shared.callbacks import key_secret
 from tests.integration.support import Api, start_stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -70,7 +72,9 @@ def test_a_finished_job_is_posted_signed_and_retried_until_taken(callback_stack:
         final = wait_for(lambda: _with_attempts(api, job["job_id"], 2), 10, "both attempts listed on the job")
     headers, body = receiver.received[-1]
     t, v1 = (part.split("=", 1)[1] for part in headers["Predq-Signature"].split(","))
-    assert v1 == hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    secret = key_secret(SECRET, PUBLIC_OWNER)  # each key's own secret; this stack has no keys
+    assert v1 == hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    assert v1 != hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     delivered = json.loads(body)
     assert delivered["job_id"] == job["job_id"] and delivered["status"] == "succeeded"
     assert delivered["results"] == final["results"]

@@ -135,3 +135,18 @@ def test_callbacks_have_their_own_queue_taken_after_both_lanes(settings: Setting
 
     names = [q.name for q in make_celery(settings).conf.task_queues]
     assert names == [*lane_queues(settings).values(), callback_queue(settings)]
+
+
+def test_each_key_signs_with_its_own_secret_which_the_operator_command_prints(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.auth import owner_of
+    from scripts import callback_secret
+    from shared.callbacks import key_secret
+
+    master = "m" * 40
+    assert key_secret(master, owner_of("key-a")) != key_secret(master, owner_of("key-b"))
+    monkeypatch.setenv("CALLBACK_SECRET", master)
+    assert callback_secret.main([], stdin="key-a\n") == 0
+    assert capsys.readouterr().out.strip() == key_secret(master, owner_of("key-a"))
+    monkeypatch.setenv("CALLBACK_SECRET", "short")
+    assert callback_secret.main(["--public"]) == 2
