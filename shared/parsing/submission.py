@@ -209,6 +209,9 @@ def _metadata(raw: Any) -> dict[str, Any]:
     return raw
 
 
+MAX_CALLBACK_URL_LENGTH = 2048
+
+
 def _callback(raw: Any, limits: Limits) -> str | None:
     if raw is None:
         return None
@@ -217,6 +220,15 @@ def _callback(raw: Any, limits: Limits) -> str | None:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnprocessableError(f"callback_url {raw!r} is not an http(s) URL")
-    if parts.hostname.lower() not in limits.callback_hosts:
-        raise UnprocessableError(f"callback host {parts.hostname!r} is not in CALLBACK_ALLOWED_HOSTS")
+    if len(raw) > MAX_CALLBACK_URL_LENGTH:
+        raise UnprocessableError(f"callback_url is over {MAX_CALLBACK_URL_LENGTH} characters")
+    host = parts.hostname.lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnprocessableError(f"callback_url {raw!r} has an invalid port") from None
+    # "host" allows ports 443 and 80; "host:port" that port; "host:*" any (so a scan of ports stays opt-in).
+    hosts = limits.callback_hosts
+    if not (f"{host}:{port}" in hosts or f"{host}:*" in hosts or (host in hosts and port in (443, 80))):
+        raise UnprocessableError(f"callback host {parts.hostname!r} (port {port}) is not in CALLBACK_ALLOWED_HOSTS")
     return raw

@@ -57,7 +57,7 @@ def _with_attempts(api: Api, job_id: str, attempts: int) -> dict[str, Any] | Non
 
 @pytest.fixture(scope="module")
 def callback_stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    env = {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "CALLBACK_PRIVATE_HOSTS": "127.0.0.1",
+    env = {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1:*", "CALLBACK_PRIVATE_HOSTS": "127.0.0.1",
            "CALLBACK_SECRET": SECRET, "CHUNK_ROWS": "100"}
     with start_stack(LocalStack(workers=1, env=env, model_dir=str(stack_model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("callback-logs")))) as running:

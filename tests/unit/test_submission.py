@@ -327,11 +327,21 @@ def test_a_callback_to_an_allowed_host_is_kept(registry: ModelRegistry) -> None:
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example.com/x", "https://other.example.com/x", "hooks.example.com",
-                                 "https:///path", 42])
+                                 "https:///path", 42, "https://hooks.example.com:22/x", "http://hooks.example.com:6379/",
+                                 "https://hooks.example.com/" + "a" * 3000, "https://hooks.example.com:99999/"])
 def test_a_callback_that_is_not_an_allowed_http_url_is_a_422(registry: ModelRegistry, url: Any) -> None:
     limits = Limits(max_rows=1000, callback_hosts=frozenset({"hooks.example.com"}))
     error = raised(registry, "application/json", orjson.dumps({"instances": ROWS, "callback_url": url}),
                    limits=limits)
+    assert error.status == 422
+
+
+def test_a_callback_port_is_allowed_only_as_listed(registry: ModelRegistry) -> None:
+    limits = Limits(max_rows=1000, callback_hosts=frozenset({"hooks.example.com", "in.example.com:8443"}))
+    for url in ("http://hooks.example.com/x", "https://hooks.example.com:443/x", "https://in.example.com:8443/x"):
+        assert parse_json(registry, {"instances": ROWS, "callback_url": url}, limits=limits).callback_url == url
+    error = raised(registry, "application/json",
+                   orjson.dumps({"instances": ROWS, "callback_url": "https://in.example.com/x"}), limits=limits)
     assert error.status == 422
 
 
