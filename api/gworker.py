@@ -30,6 +30,9 @@ from shared.settings import Settings
 HEAD_LIMIT_BYTES = 64 * 1024
 """A request line and headers longer than this are refused (431) without a thread."""
 
+DRAIN_SECONDS = 0.25
+"""How long an unread request body may take to arrive whole after the answer before its connection closes."""
+
 HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
 TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -117,15 +120,13 @@ class HeadFirstThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is 
         conn.close()
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
-        """gthread drains a body the app did not read (a refused upload: 413, 408, 429, 503), in the request's
-        thread, for up to 5 s and 64 KiB; trickled, that holds the thread the whole 5 s. Such a connection
-        closes instead; one whose body was read whole is kept alive as before."""
+        """gthread drains a body the app did not read (a refused upload: 413, 408, 429, 503) for up to 5 s in
+        the request's thread; trickled, that holds the thread 5 s. A body that is already here (a small one
+        refused before it was read) is still drained, so its connection stays usable; one that is not here
+        within DRAIN_SECONDS closes the connection."""
         if not keepalive:
             return False
-        body = getattr(conn.parser.mesg, "body", None)
-        if getattr(getattr(body, "reader", None), "length", None) != 0:  # unread bytes, or a chunked body
-            return False
-        return bool(conn.parser.finish_body())
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS))
 
     def murder_pending(self) -> None:
         """gthread's expiry of idle connections, and of requests whose headers did not arrive in time."""
