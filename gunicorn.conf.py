@@ -24,6 +24,8 @@ timeout = 60
 graceful_timeout = 20
 keepalive = 5
 accesslog = None
+# No control socket (gunicorn 27 opens one in $HOME by default): nothing to reach, nothing to write.
+control_socket_disable = True
 # gunicorn's own lines in LOG_FORMAT at LOG_LEVEL (a malformed one stops it here, naming the variable);
 # no access log: the API logs one line per request itself, with its request id.
 logconfig_dict = logs.gunicorn_logconfig(_settings)

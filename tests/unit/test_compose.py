@@ -115,6 +115,7 @@ def test_redis_is_durable_refuses_eviction_and_wants_a_password() -> None:
         assert options["--appendfsync"] == "everysec", name
         assert options["--maxmemory-policy"] == "noeviction", name
         assert options["--requirepass"].startswith("${REDIS_PASSWORD:?"), name
+        assert options["--protected-mode"] == "yes", name
 
 
 def test_redis_is_healthy_only_when_it_answers_with_the_password() -> None:
@@ -301,3 +302,25 @@ def test_constraints_pin_what_the_requirements_pin(requirements: str) -> None:
     for package, version in _pins(requirements).items():
         assert locked.get(package) == version, f"{package}: {requirements} says {version}, " \
             f"constraints.txt {locked.get(package)} (run `make lock`)"
+
+
+# ---------------------------------------------------------------- least privilege (issue 11)
+
+def test_every_service_has_memory_and_pids_limits() -> None:
+    for name, service in services().items():
+        assert service.get("mem_limit"), name
+        assert int(service.get("pids_limit", 0)) > 0, name
+
+
+def test_the_api_container_is_read_only_with_a_tmpfs_and_redis_is_in_protected_mode() -> None:
+    api = services()["api"]
+    assert api["read_only"] is True and "/tmp" in api["tmpfs"]
+    argv = [str(a) for a in services()["redis"]["command"]]
+    assert argv[argv.index("--protected-mode") + 1] == "yes"
+
+
+def test_no_image_can_switch_debug_mode_on() -> None:
+    for name in ("Dockerfile.api", "Dockerfile.worker"):
+        text = (ROOT / name).read_text()
+        assert "FLASK_DEBUG" not in text and "--reload" not in text, name
+    assert "debug" not in (ROOT / "gunicorn.conf.py").read_text().lower()
