@@ -11,8 +11,9 @@ DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Doc
 COMPOSE ?= docker compose
 WORKERS ?= 1
 # make up MODELS=dir serves the models in dir (docker-compose.models.yml); MONITORING=1 adds Flower, Prometheus
-# and Grafana (monitoring/).
-UP_ENV := $(if $(MODELS),MODELS_PATH=$(abspath $(MODELS))) $(if $(filter 1,$(MONITORING)),WORKER_MONITORING=1)
+# and Grafana (monitoring/); EXTRA_PACKAGES="lightgbm==4.7.0" adds packages your models need to both images.
+UP_ENV := $(if $(MODELS),MODELS_PATH=$(abspath $(MODELS))) $(if $(filter 1,$(MONITORING)),WORKER_MONITORING=1) \
+	$(if $(EXTRA_PACKAGES),EXTRA_PACKAGES="$(EXTRA_PACKAGES)")
 UP_FILES := $(if $(MODELS),-f docker-compose.yml -f docker-compose.models.yml)
 UP_PROFILES := $(if $(filter 1,$(MONITORING)),--profile monitoring)
 
@@ -59,7 +60,7 @@ contract: $(STAMP) ## the outside contract suite against a running `make serve`
 	PYTHONDONTWRITEBYTECODE=1 ACCEPT_URL=$${ACCEPT_URL:-http://127.0.0.1:8000} ACCEPT_MODEL_DIR=$${MODEL_DIR:-models} \
 		$(PY) -m pytest -q -p no:cacheprovider ../shared/contract
 
-up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1 adds Flower+Prometheus+Grafana, MODELS=dir)
+up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1, MODELS=dir, EXTRA_PACKAGES=…)
 	$(UP_ENV) $(COMPOSE) $(UP_FILES) $(UP_PROFILES) up --build --detach --wait --scale worker=$(WORKERS)
 	@echo "predq is up: GET /readyz on the API port (API_PORT in .env, default 8000); make logs, make down"
 
@@ -90,5 +91,6 @@ lock: ## re-pin constraints.txt (every package the images install) from the requ
 clean: ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
 
-bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test)
+bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test), then the scheduling figures
 	$(PY) -m scripts.bench
+	$(PY) -m scripts.bench_sched

@@ -30,7 +30,8 @@ from shared.job import JobStatus
 from shared.registry import METHODS
 
 MAX_WAIT_SECONDS = 30.0
-FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
+FORMATS = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson",
+           "parquet": "application/vnd.apache.parquet"}
 """Result formats, by their ?format name."""
 
 # --------------------------------------------------------------------------- query parameters
@@ -52,6 +53,10 @@ BATCH_QUERY = (
     Query("metadata", "CSV, NDJSON, Parquet: a JSON object echoed on the job (at most 4 KiB)"),
     Query("callback_url", "CSV, NDJSON, Parquet: an http(s) URL POSTed the job when it ends (its host must be in "
                           "CALLBACK_ALLOWED_HOSTS)"),
+    Query("passthrough", "CSV, NDJSON, Parquet: comma-separated columns that are not model columns, returned "
+                         "beside each result"),
+    Choice("extra_columns", "CSV, NDJSON, Parquet: ignore lets columns the model does not use through",
+           choices=("error", "ignore")),
 )
 """Parameters a batch body other than JSON takes in the query string (JSON carries them in the body)."""
 
@@ -78,7 +83,8 @@ CANCEL = Operation("Cancel a queued or running job", tag="jobs", secured=True,
                    problems=(JobNotFoundError, ConflictError, UnavailableError))
 _STREAMED = {"type": "string", "description": "every row, streamed"}
 RESULTS = Operation(
-    "A succeeded job's results: paged JSON, or every row streamed as CSV or NDJSON", tag="jobs", secured=True,
+    "A succeeded job's results: paged JSON, or every row streamed as CSV, NDJSON or Parquet", tag="jobs",
+    secured=True,
     query=(OFFSET, RESULTS_LIMIT, FORMAT, FOLLOW),
     replies={200: Reply("results", {media: ({"schema": ref("ResultsPage")} if name == "json" else
                                             {"schema": _STREAMED}) for name, media in FORMATS.items()})},

@@ -13,8 +13,9 @@ from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
 from shared.errors import PayloadTooLargeError, RowLimitError
+from shared.outputs import json_values, result_table
 from shared.registry import ModelEntry, load_estimator
-from shared.scoring import score, to_json_values
+from shared.scoring import model_input, passthrough_columns, score
 
 bp = Blueprint("models", __name__)
 bp.before_request(require_key)
@@ -46,13 +47,16 @@ def predict_now(name: str) -> Response:
     batch = open_request_batch(svc, body_reader(svc), route_model=name)
     limit = svc.settings.sync_max_rows
     try:
-        X = collect_rows(batch, limit)
+        rows = collect_rows(batch, limit)
     except RowLimitError:
         raise PayloadTooLargeError(f"more rows than this route scores at once (SYNC_MAX_ROWS = {limit}); "
                                    "submit them as a job with POST /jobs") from None
-    result = score(load_estimator(batch.model), batch.method, X)
-    body: dict[str, Any] = {"results": to_json_values(result), "model": batch.model.ref()}
+    model = batch.model
+    estimator = load_estimator(model)
+    result = score(estimator, batch.method, model_input(estimator, rows, model.schema))
+    table = result_table(batch.method, result, model.classes, passthrough_columns(rows, model.schema))
+    body: dict[str, Any] = {"results": json_values(table, batch.method, len(batch.passthrough)), "model": model.ref()}
     if batch.method == "predict_proba":
-        body["classes"] = list(batch.model.classes or [])
-    svc.metrics.count("predq_rows_scored", len(X), model=name)
+        body["classes"] = list(model.classes or [])
+    svc.metrics.count("predq_rows_scored", rows.num_rows, model=name)
     return json_response(body)

@@ -10,7 +10,7 @@ from werkzeug.routing import Rule
 
 from api.operations import OPENAPI_ATTRIBUTE, PROBLEM, Header, Operation, Reply
 from api.schemas import SCHEMAS, ref
-from shared.errors import PredqError, UnauthorizedError
+from shared.errors import PredqError, UnauthorizedError, UndocumentedRouteError
 
 OPENAPI_VERSION = "3.0.3"
 """3.0, which the Swagger UI that /docs serves renders."""
@@ -20,10 +20,6 @@ UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
 
 BEARER = "bearer"
 CACHE_KEY = "predq.openapi"
-
-
-class UndocumentedRouteError(RuntimeError):
-    """A route whose view carries no `@documented` operation."""
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:

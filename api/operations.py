@@ -73,11 +73,13 @@ LOCATION = Header("Location", "the new job's path, /jobs/<job_id>")
 IDEMPOTENCY_KEY = Header("Idempotency-Key", "the same key and body within the result TTL answers 200 with the "
                                             "first job; the same key with another body is a 409")
 
-_CSV_ROWS = {"type": "string", "description": "a header row of feature names (any order), then one row per "
-                                              "instance; an empty cell is a missing value"}
+_CSV_ROWS = {"type": "string", "description": "a header row of column names (any order), then one row per "
+                                              "instance, each cell read as its column's type; an empty cell is a "
+                                              "missing value"}
 _NDJSON_ROWS = {"type": "string", "description": "one instance per line: an array or an object"}
 _PARQUET_ROWS = {"type": "string", "format": "binary",
-                 "description": "one numeric column per feature; a null is a missing value"}
+                 "description": "one column per model column, castable to its type without loss (and any "
+                                "pass-through columns); a null is a missing value"}
 
 
 def batch_body() -> dict[str, Any]:

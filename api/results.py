@@ -1,23 +1,20 @@
-"""GET /jobs/<id>/results: paged JSON, or every row streamed as CSV or NDJSON."""
+"""GET /jobs/<id>/results: paged JSON, or every row streamed as CSV, NDJSON or Parquet."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import orjson
+import pyarrow as pa
 from flask import Response, request, stream_with_context
 
 from api.declarations import FOLLOW, FORMATS, OFFSET, RESULTS_LIMIT
+from api.renderers import csv_body, ndjson_body, parquet_body
 from api.responses import json_response
 from shared.errors import BadRequestError, ConflictError, JobEndedError
 from shared.job import Job, JobStatus
 from shared.resource import result_values
-from shared.scoring import to_json_values
 from shared.services import Services
 
 FOLLOW_POLL_SECONDS = 0.05
@@ -27,7 +24,7 @@ def results_response(svc: Services, job: Job) -> Response:
     fmt = _format()
     follow = FOLLOW.read(request.args)
     if follow and fmt == "json":
-        raise BadRequestError("?follow=true streams rows: ask for ?format=csv or ?format=ndjson")
+        raise BadRequestError("?follow=true streams rows: ask for ?format=csv, ndjson or parquet")
     live = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
     if job.status is not JobStatus.SUCCEEDED and not (follow and live):
         raise ConflictError(f"job {job.job_id} is {job.status.value}; results exist once it has succeeded"
@@ -35,7 +32,13 @@ def results_response(svc: Services, job: Job) -> Response:
     if fmt == "json":
         return _json_page(svc, job)
     chunks = _follow_chunks(svc, job) if follow else _stored_chunks(svc, job)
-    body = _ndjson(chunks) if fmt == "ndjson" else _csv(job, chunks)
+    body: Iterator[Any]
+    if fmt == "ndjson":
+        body = ndjson_body(job, chunks)
+    elif fmt == "parquet":
+        body = parquet_body(chunks)
+    else:
+        body = csv_body(chunks)
     return Response(stream_with_context(body), mimetype=FORMATS[fmt], headers={"X-Accel-Buffering": "no"})
 
 
@@ -61,12 +64,12 @@ def _json_page(svc: Services, job: Job) -> Response:
     return json_response(page)
 
 
-def _stored_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+def _stored_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
     for index in range(job.chunks_total):
         yield svc.store.read_chunk_result(job, index)
 
 
-def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
+def _follow_chunks(svc: Services, job: Job) -> Iterator[pa.Table]:
     """Each chunk's results in order, as soon as it is scored; JobEndedError if the job ends otherwise."""
     for index in range(job.chunks_total):
         while not svc.store.chunk_is_done(job.job_id, index):
@@ -82,36 +85,3 @@ def _follow_chunks(svc: Services, job: Job) -> Iterator[np.ndarray]:
 
 def _ended(job: Job) -> JobEndedError:
     return JobEndedError(job.job_id, job.status.value, job.error)
-
-
-def _ndjson(chunks: Iterator[np.ndarray]) -> Iterator[bytes]:
-    try:
-        for chunk in chunks:
-            values = to_json_values(chunk)
-            yield b"".join(orjson.dumps(v) + b"\n" for v in values)
-    except JobEndedError as ended:
-        yield orjson.dumps({"error": ended.to_problem()}) + b"\n"
-
-
-def csv_header(job: Job, width: int) -> list[str]:
-    if job.method == "predict_proba":
-        return [str(c) for c in job.classes or []]
-    if job.method == "decision_function":
-        return ["decision"] if width == 0 else [f"decision_{i}" for i in range(width)]
-    return ["prediction"]
-
-
-def _csv(job: Job, chunks: Iterator[np.ndarray]) -> Iterator[str]:
-    header_sent = False
-    try:
-        for chunk in chunks:
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            if not header_sent:
-                writer.writerow(csv_header(job, chunk.shape[1] if chunk.ndim == 2 else 0))
-                header_sent = True
-            rows = chunk.tolist()
-            writer.writerows(rows if chunk.ndim == 2 else ([v] for v in rows))
-            yield out.getvalue()
-    except JobEndedError:
-        return

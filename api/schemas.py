@@ -12,12 +12,16 @@ from shared.errors import MAX_LISTED_ERRORS
 from shared.job import JobStatus
 from shared.parsing.submission import MAX_METADATA_BYTES
 from shared.registry import METHODS
+from shared.schema import TYPES
 
 STRING: dict[str, Any] = {"type": "string"}
 NULLABLE_STRING: dict[str, Any] = {"type": "string", "nullable": True}
 TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time", "nullable": True,
                              "description": "RFC 3339 in UTC with milliseconds and Z"}
-ANY_VALUE: dict[str, Any] = {"description": "a label, a number, or a list of numbers (predict_proba)"}
+ANY_VALUE: dict[str, Any] = {"description": "a label, a number, or a list of numbers (predict_proba); with "
+                                            "passthrough an object: the pass-through columns, then the outputs"}
+CELL: dict[str, Any] = {"nullable": True, "description": "a number, an integer, a boolean or a string, as the "
+                                                         "column's type in the model's schema says"}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -37,9 +41,8 @@ PROBLEM = obj({"type": STRING, "title": STRING, "status": {"type": "integer"}, "
                "errors": {"type": "array", "maxItems": MAX_LISTED_ERRORS, "items": ref("FieldError")}},
               required=["type", "title", "status", "detail"], additionalProperties=True,
               description="RFC 9457 problem details")
-ROW = {"oneOf": [{"type": "array", "items": {"type": "number", "nullable": True}},
-                 {"type": "object", "additionalProperties": {"type": "number", "nullable": True}}],
-       "description": "values in the model's feature order, or an object keyed by feature name"}
+ROW = {"oneOf": [{"type": "array", "items": CELL}, {"type": "object", "additionalProperties": CELL}],
+       "description": "values in the model's column order, or an object keyed by column name"}
 BATCH = obj({
     "instances": {"type": "array", "minItems": 1, "items": ROW},
     "model": {"type": "string", "description": "a name from GET /models; absent: the default model"},
@@ -50,6 +53,10 @@ BATCH = obj({
                                                   "of compact JSON"},
     "callback_url": {"type": "string", "format": "uri",
                      "description": "POSTed the job when it ends; its host must be in CALLBACK_ALLOWED_HOSTS"},
+    "passthrough": {"type": "array", "items": STRING,
+                    "description": "object rows: columns that are not model columns, returned beside each result"},
+    "extra_columns": {"type": "string", "enum": ["error", "ignore"], "default": "error",
+                      "description": "ignore: columns the model does not use are let through unused"},
 }, required=["instances"])
 MODEL_REF = obj({"name": STRING, "version": STRING, "sha256": STRING})
 PROGRESS = obj({"rows_done": {"type": "integer"}, "rows_total": {"type": "integer"},
@@ -74,6 +81,7 @@ JOB = obj({
     "links": obj({"self": STRING, "results": STRING}),
     "classes": {"type": "array", "items": {}, "description": "predict_proba only: the order of each row's list"},
     "callbacks": {"type": "array", "items": ref("CallbackAttempt"), "description": "jobs with a callback_url"},
+    "passthrough": {"type": "array", "items": STRING, "description": "jobs with pass-through columns"},
     "results": {"type": "array", "items": ANY_VALUE, "description": "succeeded jobs of at most "
                                                                     "INLINE_RESULTS_MAX rows"},
 }, required=["job_id", "status", "model", "method", "rows", "chunk_rows", "progress", "created_at", "started_at",
@@ -88,7 +96,10 @@ MODEL = obj({"name": STRING, "version": STRING, "sha256": STRING,
              "features": {"type": "array", "items": STRING},
              "classes": {"type": "array", "items": {}, "nullable": True},
              "methods": {"type": "array", "items": {"type": "string", "enum": list(METHODS)}},
-             "handles_missing": {"type": "boolean"}, "default": {"type": "boolean"}})
+             "handles_missing": {"type": "boolean"}, "default": {"type": "boolean"},
+             "schema": {"type": "array", "items": ref("Column"),
+                        "description": "one entry per input column, in the model's order"}})
+COLUMN = obj({"name": STRING, "type": {"type": "string", "enum": list(TYPES)}, "nullable": {"type": "boolean"}})
 MODEL_DETAIL = {"allOf": [ref("Model"), obj({"versions": {"type": "array", "items": ref("Model")}})]}
 MODEL_LIST = obj({"models": {"type": "array", "items": ref("Model")}})
 PREDICTION = obj({"results": {"type": "array", "items": ANY_VALUE}, "model": ref("ModelRef"),
@@ -102,6 +113,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Problem": PROBLEM, "FieldError": FIELD_ERROR, "Batch": BATCH, "ModelRef": MODEL_REF, "Progress": PROGRESS,
     "CallbackAttempt": CALLBACK_ATTEMPT, "Job": JOB, "JobList": JOB_LIST, "ResultsPage": RESULTS_PAGE,
     "Model": MODEL, "ModelDetail": MODEL_DETAIL, "ModelList": MODEL_LIST, "Prediction": PREDICTION,
-    "DryRun": DRY_RUN, "Checks": CHECKS, "Ready": READY, "Health": HEALTH,
+    "DryRun": DRY_RUN, "Checks": CHECKS, "Ready": READY, "Health": HEALTH, "Column": COLUMN,
 }
 """Every component schema, by the name `ref` points at."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, cast
 
-import numpy as np
+import pyarrow as pa
 from flask import request
 
 from shared.batch import Batch, limited_blocks
@@ -12,6 +12,7 @@ from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
 from shared.parsing.submission import Limits, open_batch
 from shared.services import Services
+from shared.store import as_table
 
 
 def body_reader(svc: Services) -> LimitedReader:
@@ -25,14 +26,15 @@ def body_reader(svc: Services) -> LimitedReader:
 
 
 def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch:
-    limits = Limits(max_rows=svc.settings.max_rows, callback_hosts=svc.settings.callback_hosts())
+    limits = Limits(max_rows=svc.settings.max_rows, callback_hosts=svc.settings.callback_hosts(),
+                    max_string_bytes=svc.settings.max_string_bytes)
     return open_batch(request.content_type, body, request.args, svc.registry, limits, route_model)
 
 
-def collect_rows(batch: Batch, max_rows: int) -> np.ndarray:
-    """Every row of a batch in memory: for small synchronous batches only."""
-    blocks = list(limited_blocks(batch.blocks, max_rows))
-    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+def collect_rows(batch: Batch, max_rows: int) -> pa.Table:
+    """Every row of a batch in memory, as the table a chunk holds: for small synchronous batches only."""
+    blocks = [as_table(X, list(batch.model.features)) for X in limited_blocks(batch.blocks, max_rows)]
+    return pa.concat_tables(blocks) if len(blocks) > 1 else blocks[0]
 
 
 def count_rows(batch: Batch, max_rows: int) -> int:

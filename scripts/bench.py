@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -31,6 +30,7 @@ from predq_client import Client
 from sklearn.datasets import make_classification
 
 from scripts import bench_chart
+from scripts.bench_churn import churn_bodies, churn_latency, churn_limit, load_model
 from scripts.stack import LocalStack
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.parquet import iter_parquet
@@ -157,19 +157,35 @@ def big_csv_job(predq: Client, stack: LocalStack, n_rows: int) -> dict[str, floa
             "api_master_peak_rss_mb": round(peaks[pids[0]], 1)}
 
 
+def bench_churn(predq: Client, stack: LocalStack, fmt: str, body: bytes, args: argparse.Namespace,
+                figures: dict[str, Any]) -> None:
+    """bench-churn end to end against its one-process limit (parse + validate + DataFrame + predict)."""
+    runs = [end_to_end(predq, "bench-churn", fmt, body) for _ in range(args.repeats)]
+    if any(back != args.rows for _, back in runs):
+        raise RuntimeError(f"bench-churn {fmt}: results missing for {args.rows} rows: {runs}")
+    rate = args.rows / min(elapsed for elapsed, _ in runs)
+    model = load_model(stack.model_dir, "bench-churn")
+    limit = args.rows / best_of(args.repeats, lambda: churn_limit(model, fmt, body))
+    figures[f"bench-churn.{fmt}"] = {"e2e_rows_per_s": round(rate), "limit_rows_per_s": round(limit),
+                                     "ratio": round(rate / limit, 3), "body_mb": round(len(body) / 1e6, 1)}
+    print(f"{'bench-churn.' + fmt:<22} e2e {rate:>10,.0f} rows/s   limit (1 process) {limit:>10,.0f} rows/s   "
+          f"e2e/limit {rate / limit:5.2f}   body {len(body) / 1e6:6.1f} MB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs per figure (the best counts)")
+    parser.add_argument("--no-big", action="store_true", help="skip the big CSV memory figure (and the chart)")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     X = make_rows(args.rows, seed=1)
     with LocalStack(workers=2) as stack, Client(stack.base_url, timeout=HTTP_TIMEOUT) as predq:
         print(f"stack: 2 workers, Redis {stack.redis.kind if stack.redis else stack.redis_url}; {args.rows:,} rows")
         for name in MODELS:
-            model = joblib.load(Path(stack.model_dir) / name / "1" / "model.joblib")
+            model = load_model(stack.model_dir, name)
             for fmt, body in bodies(X, name).items():
                 runs = [end_to_end(predq, name, fmt, body) for _ in range(args.repeats)]
                 if any(back != args.rows for _, back in runs):
@@ -184,11 +200,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:<22} e2e {rate:>10,.0f} rows/s   limit (1 process) {limit:>10,.0f} rows/s   "
                       f"e2e/limit {rate / limit:5.2f}   e2e/(2×limit) {rate / (2 * limit):5.2f}   "
                       f"body {len(body) / 1e6:6.1f} MB")
+        for fmt, body in churn_bodies(args.rows).items():
+            bench_churn(predq, stack, fmt, body, args, figures)
         times = latency(predq, args.latency_jobs)
         p50, p99 = np.percentile(times, 50) * 1000, np.percentile(times, 99) * 1000
         figures["latency_1_row_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2), "jobs": len(times),
                                        "mean": round(statistics.mean(times) * 1000, 2)}
         print(f"1-row jobs (submit + ?wait): p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(times)} jobs")
+        times = churn_latency(predq, args.latency_jobs)
+        p50, p99 = np.percentile(times, 50) * 1000, np.percentile(times, 99) * 1000
+        figures["latency_1_row_churn_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2), "jobs": len(times)}
+        print(f"1-row churn jobs (submit + ?wait): p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(times)} jobs")
+        if args.no_big:
+            print(json.dumps(figures))
+            return 0
         stack.restart_api()  # the JSON jobs above leave the API's heap large; measure the CSV job on its own
         with Client(stack.base_url, timeout=HTTP_TIMEOUT) as fresh:  # the old API's connections are gone
             big = big_csv_job(fresh, stack, args.big_rows)

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from shared.settings import REPO_ROOT
 
 DEFAULT_PATH = REPO_ROOT / "docs" / "benchmarks.png"
-MODELS = ("bench-logreg", "bench-forest")
+MODELS = ("bench-logreg", "bench-forest", "bench-churn")
 FORMATS = ("json", "csv", "parquet")
 BAR_WIDTH = 0.27
 

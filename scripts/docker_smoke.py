@@ -37,7 +37,6 @@ from scripts.demo import demo_rows
 from scripts.smoke_http import (
     MODEL,
     PORTS,
-    SmokeError,
     check,
     check_job,
     chunks_by_node,
@@ -55,6 +54,7 @@ from scripts.smoke_http import (
     wait_job,
     workers_alive,
 )
+from shared.errors import SmokeError
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "predq-lab"
@@ -200,9 +200,39 @@ def first_job(lab: Lab, rows: list[list[float]]) -> list[Any]:
     return expected
 
 
+def model_rows(entry: dict[str, Any], n_rows: int, seed: int) -> list[Any]:
+    """`n_rows` random rows for a model as GET /models describes it: lists of numbers, or objects by its schema."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    features = list(entry["features"])
+    if not entry.get("schema"):
+        return list(np.round(rng.normal(0, 1, (n_rows, len(features))), 4).tolist())
+    types = {column["name"]: column["type"] for column in entry["schema"]}
+
+    def value(kind: str) -> Any:
+        if kind == "string":
+            return ("v0", "v1", "v2")[int(rng.integers(0, 3))]  # unknown categories: the encoder ignores them
+        if kind == "integer":
+            return int(rng.integers(0, 100))
+        if kind == "boolean":
+            return bool(rng.random() < 0.5)
+        return round(float(rng.normal(50, 20)), 2)
+
+    return [{name: value(types[name]) for name in features} for _ in range(n_rows)]
+
+
+def csv_of(features: list[str], rows: list[Any]) -> bytes:
+    def cell(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    lines = [",".join(features)] + [",".join(cell(row[name] if isinstance(row, dict) else row[j])
+                                             for j, name in enumerate(features)) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def every_model(lab: Lab, n_rows: int = MODEL_ROWS) -> None:
     """Every model GET /models lists, each version: a CSV job and a Parquet job, row for row as the API scores."""
-    import numpy as np
     import pyarrow as pa
 
     with client() as predq:
@@ -210,22 +240,20 @@ def every_model(lab: Lab, n_rows: int = MODEL_ROWS) -> None:
         entries = [version for entry in listed for version in predq.model(entry["name"])["versions"]]
     say(f"models: a {n_rows:,}-row CSV job and a Parquet job for each of the {len(entries)} model versions "
         f"GET /models lists ({', '.join(sorted({e['name'] for e in entries}))})")
-    rng = np.random.default_rng(7)
-    for entry in entries:
+    for seed, entry in enumerate(entries):
         name, version, features = entry["name"], str(entry["version"]), list(entry["features"])
-        rows = np.round(rng.normal(0, 1, (n_rows, len(features))), 4).tolist()
+        rows = model_rows(entry, n_rows, seed)
         expected = expected_results(rows, model=name, version=version)
-        csv = ",".join(features) + "\n" + "".join(",".join(map(repr, row)) + "\n" for row in rows)
-        table = pa.table({feature: [row[j] for row in rows] for j, feature in enumerate(features)})
-        for kind, body, fmt in (("CSV", csv.encode(), "csv"), ("Parquet", table, None)):
+        columns = {f: [row[f] if isinstance(row, dict) else row[j] for row in rows] for j, f in enumerate(features)}
+        for kind, body, fmt in (("CSV", csv_of(features, rows), "csv"), ("Parquet", pa.table(columns), None)):
             with client() as predq:
                 job = predq.submit(body, model=name, version=version, format=fmt)
             job = wait_job(job.job_id)
-            results = results_of(job.job_id)
+            results = results_of(job.job_id) if job.status == "succeeded" else []
             differ = sum(not same(a, b) for a, b in zip(results, expected, strict=False))
             check(job.status == "succeeded" and len(results) == n_rows and differ == 0,
-                  f"{name} v{version}, {kind}: {len(results):,} results, as POST /models/{name}/predict answers "
-                  f"({differ} differ)")
+                  f"{name} v{version}, {kind}: {job.status}, {len(results):,} results, as POST "
+                  f"/models/{name}/predict answers ({differ} differ)")
 
 
 def scale_up(lab: Lab, rows: list[list[float]], expected: list[Any]) -> None:
@@ -311,8 +339,8 @@ def own_models(lab: Lab) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     builds = {(name, version): build for name, version, build in DEMO_MODELS}
     for name, version, (source, source_version) in (("iris", 1, ("iris", 1)), ("team-model", 1, ("iris", 2))):
-        estimator, features, handles_missing = builds[(source, source_version)]()
-        write_model(folder, name, version, estimator, features, handles_missing)
+        built = builds[(source, source_version)]()
+        write_model(folder, name, version, *built[:3])
     lab.files.append("docker-compose.models.yml")
     lab.env["MODELS_PATH"] = str(folder)
     try:

@@ -18,7 +18,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from scripts.churn import CHURN_SCHEMA, churn_model
 from shared.registry import DESCRIPTOR_FILE, write_model
+from shared.schema import Schema
 from shared.settings import Settings
 
 SEED = 0
@@ -61,13 +63,21 @@ def _bench_forest() -> tuple[Any, list[str], bool]:
     return forest.fit(X, y), names, False
 
 
-DEMO_MODELS: list[tuple[str, int, Callable[[], tuple[Any, list[str], bool]]]] = [
+def _churn(bench: bool) -> tuple[Any, list[str], bool, Schema]:
+    return churn_model(bench, SEED), [c.name for c in CHURN_SCHEMA], True, CHURN_SCHEMA
+
+
+Build = Callable[[], "tuple[Any, list[str], bool] | tuple[Any, list[str], bool, Schema]"]
+
+DEMO_MODELS: list[tuple[str, int, Build]] = [
     ("iris", 1, lambda: _iris(1)),
     ("iris", 2, lambda: _iris(2)),
     ("diabetes", 1, _diabetes),
     ("breast-cancer", 1, _breast_cancer),
     ("bench-logreg", 1, _bench_logreg),
     ("bench-forest", 1, _bench_forest),
+    ("churn", 1, lambda: _churn(False)),
+    ("bench-churn", 1, lambda: _churn(True)),
 ]
 
 
@@ -76,8 +86,9 @@ def write_demo_models(model_dir: str | Path, force: bool = False, log: Callable[
     for name, version, build in DEMO_MODELS:
         if not force and (Path(model_dir) / name / str(version) / DESCRIPTOR_FILE).is_file():
             continue
-        estimator, features, handles_missing = build()
-        entry = write_model(model_dir, name, version, estimator, features, handles_missing)
+        built = build()
+        schema = built[3] if len(built) == 4 else None
+        entry = write_model(model_dir, name, version, *built[:3], schema=schema)
         log(f"wrote {name} v{version} ({entry.task}, {entry.n_features} features) sha256 {entry.sha256[:12]}…")
 
 

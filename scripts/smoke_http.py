@@ -19,15 +19,13 @@ from typing import Any
 
 from predq_client import Client, Job, WaitTimeoutError
 
+from shared.errors import SmokeError
+
 PORTS = {"redis": 16379, "api": 18000, "flower": 15555}
 MODEL = "bench-forest"
 CHUNKS_SCORED = re.compile(r'^predq_chunks_scored_total\{worker="([^"]+)"\} ([0-9.e+]+)$', re.M)
 ROWS_SCORED = re.compile(r'^predq_rows_scored_total\{model="([^"]+)"\} ([0-9.e+]+)$', re.M)
 START = time.perf_counter()
-
-
-class SmokeError(RuntimeError):
-    """A check that failed; the message says which."""
 
 
 def say(message: str) -> None:
@@ -118,7 +116,7 @@ def results_of(job_id: str) -> list[Any]:
         return list(predq.results(job_id, page_rows=100_000))
 
 
-def expected_results(rows: list[list[float]], model: str = MODEL, version: str | None = None) -> list[Any]:
+def expected_results(rows: list[Any], model: str = MODEL, version: str | None = None) -> list[Any]:
     """The same rows through the synchronous endpoint, 1,000 at a time (SYNC_MAX_ROWS)."""
     query = f"?version={version}" if version else ""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from shared.errors import RowLimitError, UnprocessableError
 from shared.registry import ModelEntry
@@ -21,9 +22,11 @@ class Batch:
 
     model: ModelEntry
     method: str
-    blocks: Iterator[np.ndarray]
+    blocks: Iterator[np.ndarray | pa.Table]
+    """Float64 arrays (the all-number fast path) or Arrow tables (typed columns, pass-through)."""
     metadata: dict[str, Any]
     callback_url: str | None = None
+    passthrough: tuple[str, ...] = ()
 
 
 def check_row_count(n_rows: int, max_rows: int) -> None:
@@ -33,7 +36,7 @@ def check_row_count(n_rows: int, max_rows: int) -> None:
         raise RowLimitError(f"the batch has {n_rows} rows; the limit (MAX_ROWS) is {max_rows}")
 
 
-def limited_blocks(blocks: Iterator[np.ndarray], max_rows: int) -> Iterator[np.ndarray]:
+def limited_blocks(blocks: Iterator[np.ndarray | pa.Table], max_rows: int) -> Iterator[np.ndarray | pa.Table]:
     """`blocks`, raising 413 as soon as they pass `max_rows` rows and 422 if there are none."""
     total = 0
     for X in blocks:

@@ -18,7 +18,9 @@
     ├── ChunkFailedError            rows a worker cannot score; their job ends failed
     ├── ModelLoadError              a model file that is missing, altered, or unreadable
     ├── SettingsError               a malformed environment variable (also a ValueError)
-    └── EvictingRedisError          Redis may evict keys: workers refuse to start
+    ├── EvictingRedisError          Redis may evict keys: workers refuse to start
+    ├── UndocumentedRouteError      a route the OpenAPI document cannot describe: the app refuses to build
+    └── SmokeError                  a check of `make docker-smoke` that failed
 """
 
 from __future__ import annotations
@@ -197,3 +199,11 @@ class SettingsError(PredqError, ValueError):
 
 class EvictingRedisError(PredqError):
     """Redis runs with a maxmemory-policy other than noeviction."""
+
+
+class UndocumentedRouteError(PredqError):
+    """A route whose view carries no `@documented` operation."""
+
+
+class SmokeError(PredqError):
+    """A check of the Docker smoke run that failed; the message says which."""

@@ -52,6 +52,7 @@ class Job:
     """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost."""
     request_id: str | None = None
     """The X-Request-ID of the submission, carried into the job's chunk logs."""
+    passthrough: list[str] = field(default_factory=list)
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -74,7 +75,8 @@ class Job:
                    callback_url=h["callback_url"].decode() if h.get("callback_url") else None,
                    callbacks=opt_json("callbacks") or [], bulk=h.get("lane") == b"bulk",
                    chunks_dispatched=int(h.get("dispatched", 0)),
-                   request_id=h["request_id"].decode() if h.get("request_id") else None)
+                   request_id=h["request_id"].decode() if h.get("request_id") else None,
+                   passthrough=opt_json("passthrough") or [])
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -89,6 +91,8 @@ class Job:
             out["classes"] = orjson.dumps(self.classes)
         if self.callback_url:
             out["callback_url"] = self.callback_url
+        if self.passthrough:
+            out["passthrough"] = orjson.dumps(self.passthrough)
         if self.request_id:
             out["request_id"] = self.request_id
         return out

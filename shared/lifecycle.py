@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-import numpy as np
+import pyarrow as pa
 
 from shared import logs, workers
 from shared.batch import Batch, limited_blocks
@@ -42,9 +42,10 @@ IDEMPOTENT_WAIT_SECONDS = 5.0
 
 
 class Scorer(Protocol):
-    """Scores one chunk's rows for `job`; raises ChunkFailedError when they cannot be scored."""
+    """Scores one chunk's rows (a table: the model's columns, then pass-through ones) for `job`: its result
+    table; raises ChunkFailedError when they cannot be scored."""
 
-    def __call__(self, job: Job, X: np.ndarray) -> np.ndarray: ...
+    def __call__(self, job: Job, X: pa.Table) -> pa.Table: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Lifecycle:
         job_id = new_job_id()
         chunk_rows = self.sizer.rows_for(batch.model.ref(), len(batch.model.features))
         overlap = Overlap(self, owner, batch, job_id, chunk_rows)
-        writer = ChunkWriter(self.store, job_id, chunk_rows,
+        writer = ChunkWriter(self.store, job_id, chunk_rows, list(batch.model.features),
                              before_store=overlap.storing, after_store=overlap.stored)
         overlap.writer = writer
         with self.heartbeat.tracking(job_id):
@@ -325,7 +326,7 @@ class Overlap:
                    chunks_total=chunks, rows_done=0, chunks_done=0, created_at=self.created_at, started_at=None,
                    finished_at=None, error=None, metadata=self.batch.metadata, classes=classes,
                    callback_url=self.batch.callback_url, bulk=bulk, chunks_dispatched=0 if bulk else chunks,
-                   request_id=logs.current("request_id"))
+                   request_id=logs.current("request_id"), passthrough=list(self.batch.passthrough))
 
     def storing(self, chunks: int) -> None:
         """Announced before the write, so a process that dies mid-write leaves nothing the sweeper misses."""

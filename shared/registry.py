@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import sklearn
 
+from shared import artifacts
+from shared.artifacts import ModelCache
 from shared.errors import ModelLoadError, ModelNotFoundError
+from shared.schema import Schema, SchemaError, is_all_number, numeric_schema, parse_schema
 
 MODEL_FILE = "model.joblib"
+"""The file name of descriptors that do not name theirs (written before skops)."""
 DESCRIPTOR_FILE = "model.json"
 METHODS = ("predict", "predict_proba", "decision_function")
 
@@ -37,10 +40,18 @@ class ModelEntry:
     methods: tuple[str, ...]
     handles_missing: bool
     sklearn_version: str
+    schema: Schema = ()
+    trusted_types: tuple[str, ...] | None = None
+    """The types a skops file may hold; None for joblib files (their hash is what is trusted)."""
 
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    @property
+    def fast_path(self) -> bool:
+        """Every column a number, all nullable or none: rows take the float64 array fast path."""
+        return is_all_number(self.schema) and len({c.nullable for c in self.schema}) <= 1
 
     def ref(self) -> dict[str, str]:
         """The exact artifact, as a job names it."""
@@ -50,7 +61,8 @@ class ModelEntry:
         return {"name": self.name, "version": str(self.version), "sha256": self.sha256, "task": self.task,
                 "features": list(self.features),
                 "classes": list(self.classes) if self.classes is not None else None,
-                "methods": list(self.methods), "handles_missing": self.handles_missing, "default": default}
+                "methods": list(self.methods), "handles_missing": self.handles_missing, "default": default,
+                "schema": [column.to_public() for column in self.schema]}
 
 
 def file_sha256(path: Path) -> str:
@@ -65,11 +77,16 @@ def read_entry(name: str, version: int, folder: Path) -> ModelEntry:
     """The entry a version folder's descriptor describes."""
     desc = json.loads((folder / DESCRIPTOR_FILE).read_text())
     classes = desc.get("classes")
+    features = tuple(desc["features"])
+    # Descriptors written before schemas existed describe array models: all numbers, nullable as a whole.
+    schema = (parse_schema(desc["schema"], features) if "schema" in desc
+              else numeric_schema(features, bool(desc["handles_missing"])))
     return ModelEntry(name=name, version=version, path=folder / desc.get("file", MODEL_FILE),
-                      sha256=desc["sha256"], task=desc["task"], features=tuple(desc["features"]),
+                      sha256=desc["sha256"], task=desc["task"], features=features,
                       classes=tuple(classes) if classes is not None else None,
-                      methods=tuple(desc["methods"]), handles_missing=bool(desc["handles_missing"]),
-                      sklearn_version=desc.get("sklearn_version", ""))
+                      methods=tuple(desc["methods"]), handles_missing=any(c.nullable for c in schema),
+                      sklearn_version=desc.get("sklearn_version", ""), schema=schema,
+                      trusted_types=tuple(desc.get("trusted_types") or ()) if desc.get("format") == "skops" else None)
 
 
 class ModelRegistry:
@@ -153,34 +170,33 @@ def _descriptor_stamps(name_dir: str) -> list[tuple[str, int]]:
 def _read_version(name: str, folder: Path) -> ModelEntry | None:
     try:
         return read_entry(name, int(folder.name), folder)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SchemaError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
         return None
 
 
-_loaded: dict[tuple[str, str], Any] = {}
-_load_lock = threading.Lock()
+_cache = ModelCache()
+
+
+def set_cache_size(size: int) -> None:
+    """MODEL_CACHE_SIZE: how many loaded models this process keeps."""
+    _cache.size = size
 
 
 def load_estimator(entry: ModelEntry) -> Any:
-    """The fitted estimator behind `entry`, loaded once per process and checked against its hash."""
-    cache_key = (str(entry.path), entry.sha256)
-    with _load_lock:
-        if cache_key not in _loaded:
-            _loaded[cache_key] = _load_checked(entry)
-        return _loaded[cache_key]
+    """The fitted estimator behind `entry`, loaded once (while cached) and checked against its hash."""
+    return _cache.get((str(entry.path), entry.sha256), lambda: _load_checked(entry))
 
 
 def _load_checked(entry: ModelEntry) -> Any:
     if not entry.path.is_file():
-        raise ModelLoadError(f"model file {entry.path} is missing")
+        raise ModelLoadError(f"the file of model {entry.name} v{entry.version} is missing")
     actual = file_sha256(entry.path)
     if actual != entry.sha256:
-        raise ModelLoadError(f"model file {entry.path} has SHA-256 {actual}, not {entry.sha256} as registered")
-    if entry.sklearn_version and entry.sklearn_version != sklearn.__version__:
-        log.warning("model %s v%s was saved with scikit-learn %s; this process runs %s",
-                    entry.name, entry.version, entry.sklearn_version, sklearn.__version__)
-    return joblib.load(entry.path)
+        raise ModelLoadError(f"the file of model {entry.name} v{entry.version} has SHA-256 {actual}, "
+                             f"not {entry.sha256} as registered")
+    artifacts.version_warning(entry.sklearn_version, f"{entry.name} v{entry.version}")
+    return artifacts.read(entry.path, entry.trusted_types)
 
 
 def model_methods(estimator: Any) -> list[str]:
@@ -196,21 +212,28 @@ def model_methods(estimator: Any) -> list[str]:
 
 
 def write_model(model_dir: str | Path, name: str, version: int, estimator: Any, features: list[str],
-                handles_missing: bool) -> ModelEntry:
-    """Save `estimator` as version `version` of `name`, with its descriptor."""
+                handles_missing: bool, schema: Schema | None = None, fmt: str = "skops") -> ModelEntry:
+    """Save `estimator` as version `version` of `name`, with its descriptor (all-number schema unless given).
+
+    The descriptor is written last (and atomically): a reader never sees a version without its file."""
+    schema = schema or numeric_schema(features, handles_missing)
     folder = Path(model_dir) / name / str(version)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / MODEL_FILE
-    joblib.dump(estimator, path)
+    path = folder / ("model" + artifacts.SUFFIXES[fmt])
+    trusted = artifacts.save(estimator, path)
     classes = getattr(estimator, "classes_", None)
     descriptor = {
-        "name": name, "version": version, "file": MODEL_FILE, "sha256": file_sha256(path),
+        "name": name, "version": version, "file": path.name, "format": fmt, "trusted_types": trusted,
+        "sha256": file_sha256(path),
         "task": "classification" if classes is not None else "regression",
-        "features": features, "classes": classes.tolist() if classes is not None else None,
-        "methods": model_methods(estimator), "handles_missing": handles_missing,
-        "sklearn_version": sklearn.__version__,
+        "features": [c.name for c in schema], "classes": classes.tolist() if classes is not None else None,
+        "methods": model_methods(estimator), "handles_missing": any(c.nullable for c in schema),
+        "schema": [c.to_public() for c in schema], "sklearn_version": sklearn.__version__,
     }
     tmp = folder / (DESCRIPTOR_FILE + ".tmp")
     tmp.write_text(json.dumps(descriptor, indent=2) + "\n")
     tmp.replace(folder / DESCRIPTOR_FILE)
+    for stale in (folder / ("model" + suffix) for suffix in artifacts.SUFFIXES.values()):
+        if stale != path:  # a version rewritten in another format: one model file per folder
+            stale.unlink(missing_ok=True)
     return read_entry(name, version, folder)

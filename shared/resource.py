@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.job import Job, JobStatus
-from shared.scoring import to_json_values
+from shared.outputs import json_values
 from shared.store import JobStore
 
 
@@ -48,6 +48,8 @@ def job_resource(job: Job, results: list[Any] | None = None) -> dict[str, Any]:
     }
     if job.method == "predict_proba" and job.classes is not None:
         body["classes"] = job.classes
+    if job.passthrough:
+        body["passthrough"] = job.passthrough
     if job.callback_url is not None:
         body["callbacks"] = job.callbacks
     if results is not None:
@@ -57,7 +59,8 @@ def job_resource(job: Job, results: list[Any] | None = None) -> dict[str, Any]:
 
 def result_values(store: JobStore, job: Job, start: int, stop: int) -> list[Any]:
     """Result rows [start, stop) as JSON values."""
-    return [v for part in store.read_results(job, start, stop) for v in to_json_values(part)]
+    return [v for part in store.read_results(job, start, stop)
+            for v in json_values(part, job.method, len(job.passthrough))]
 
 
 def full_job_resource(store: JobStore, job: Job, inline_max: int) -> dict[str, Any]:

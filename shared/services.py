@@ -12,7 +12,7 @@ from shared.lifecycle import Lifecycle
 from shared.metrics import MetricsRecorder
 from shared.queue import CeleryChunkQueue, ChunkQueue, Lane, lane_queues, make_celery
 from shared.redis_client import connect
-from shared.registry import ModelRegistry
+from shared.registry import ModelRegistry, set_cache_size
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.sizing import ChunkSizer
@@ -49,6 +49,7 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     ingests = Ingests(client, ttl, lane_queues(settings)[Lane.BULK])
     lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, ingests,
                           Heartbeat(client), ChunkSizer(client, settings), redis_patience)
+    set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
                     registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
                     metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set())

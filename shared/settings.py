@@ -50,10 +50,12 @@ class Settings:
     worker_monitoring: int = 0
     max_chunk_attempts: int = 3
     small_job_rows: int = 10_000
-    target_chunk_seconds: float = 0.25
+    target_chunk_seconds: float = 0.1
     chunk_rows_min: int = 1_000
     chunk_rows_max: int = 200_000
     max_chunk_bytes: int = 16 << 20
+    max_string_bytes: int = 1_024
+    model_cache_size: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -73,7 +75,8 @@ class Settings:
         """Refuse values that cannot work, naming the variable."""
         positive = ("chunk_rows", "max_rows", "max_body_bytes", "sync_max_rows", "result_ttl_seconds",
                     "max_queued_jobs", "max_chunk_attempts", "small_job_rows", "chunk_soft_time_limit",
-                    "chunk_rows_min", "chunk_rows_max", "max_chunk_bytes", "chunk_time_limit", "visibility_timeout")
+                    "chunk_rows_min", "chunk_rows_max", "max_chunk_bytes", "chunk_time_limit", "visibility_timeout",
+                    "max_string_bytes", "model_cache_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")

@@ -7,17 +7,19 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import redis
 
 from shared import scripts
-from shared.codecs import decode_array, encode_array
+from shared.codecs import array_table, decode_table, encode_table
 from shared.errors import JobNotFoundError, UnavailableError
 from shared.job import Job, JobStatus
 from shared.keys import key
+from shared.outputs import result_table
 from shared.transitions import ChunkFinish, ChunkStart, Ending, EndVerdict
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -51,6 +53,10 @@ def owner_key(owner: str) -> str:
     return key("owner", owner, "jobs")
 
 
+Rows: TypeAlias = "np.ndarray | pa.Table | pa.RecordBatch"
+"""A validated block of rows: a float64 array (all-number models), or typed columns."""
+
+
 def _nothing(_chunks: int) -> None:
     pass
 
@@ -58,23 +64,25 @@ def _nothing(_chunks: int) -> None:
 class ChunkWriter:
     """Cuts a stream of row blocks into chunks of exactly `chunk_rows` rows and stores each at once."""
 
-    def __init__(self, store: JobStore, job_id: str, chunk_rows: int,
+    def __init__(self, store: JobStore, job_id: str, chunk_rows: int, names: list[str] | None = None,
                  before_store: Callable[[int], None] = _nothing, after_store: Callable[[int], None] = _nothing,
                  ) -> None:
         self.store = store
         self.job_id = job_id
         self.chunk_rows = chunk_rows
+        self.names = names
+        """The columns of float64 array blocks (the all-number fast path)."""
         self.before_store = before_store
         """Told the number of chunks stored once the next write lands, before it is made."""
         self.after_store = after_store
         """Told the number of chunks stored, once they are."""
         self.rows = 0
         self.chunks = 0
-        self._pending: list[np.ndarray] = []
+        self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
-    def add(self, X: np.ndarray) -> None:
-        self._pending.append(X)
+    def add(self, X: Rows) -> None:
+        self._pending.append(as_table(X, self.names))
         self._pending_rows += len(X)
         self.rows += len(X)
         if self._pending_rows >= self.chunk_rows:
@@ -90,17 +98,24 @@ class ChunkWriter:
     def _flush(self, final: bool) -> None:
         if not self._pending_rows:
             return
-        rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        rows = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
         whole = len(rows) if final else len(rows) - len(rows) % self.chunk_rows
-        chunks = [rows[i : i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
+        chunks = [rows.slice(i, self.chunk_rows) for i in range(0, whole, self.chunk_rows)]
         first = self.chunks
         self.chunks += len(chunks)  # counted first, so abort() also drops a write that failed halfway
         self.before_store(self.chunks)
         self.store.put_inputs(self.job_id, first, chunks)
         self.after_store(self.chunks)
-        rest = rows[whole:]
+        rest = rows.slice(whole)
         self._pending = [rest] if len(rest) else []
         self._pending_rows = len(rest)
+
+
+def as_table(X: Rows, names: list[str] | None) -> pa.Table:
+    """A block of rows as a table (an array's columns named `names`)."""
+    if isinstance(X, np.ndarray):
+        return array_table(X, names)
+    return X if isinstance(X, pa.Table) else pa.Table.from_batches([X])
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ class JobStore:
         self._end = client.register_script(scripts.END_JOB)
 
     # ---------------------------------------------------------------- creating
-    def create(self, job: Job, X: np.ndarray, max_active: int) -> None:
+    def create(self, job: Job, X: Rows, max_active: int) -> None:
         """Store the input chunks, then the record; refuse (503) past `max_active` live jobs."""
         self.check_capacity(max_active)
         writer = ChunkWriter(self, job.job_id, job.chunk_rows)
@@ -129,10 +144,10 @@ class JobStore:
         writer.finish()
         self.create_record(job, max_active)
 
-    def put_inputs(self, job_id: str, first_index: int, chunks: list[np.ndarray]) -> None:
+    def put_inputs(self, job_id: str, first_index: int, chunks: list[pa.Table]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:
             for offset, chunk in enumerate(chunks):
-                pipe.set(input_key(job_id, first_index + offset), encode_array(chunk), ex=self.ttl)
+                pipe.set(input_key(job_id, first_index + offset), encode_table(chunk), ex=self.ttl)
             pipe.execute()
 
     def drop_inputs(self, job_id: str, chunks: int) -> None:
@@ -212,28 +227,28 @@ class JobStore:
     def done_chunks(self, job_id: str) -> set[int]:
         return {int(i) for i in self.redis.smembers(done_key(job_id))}
 
-    def read_input(self, job_id: str, index: int) -> np.ndarray | None:
+    def read_input(self, job_id: str, index: int) -> pa.Table | None:
         data = cast(bytes | None, self.redis.get(input_key(job_id, index)))
-        return None if data is None else decode_array(data)
+        return None if data is None else decode_table(data)
 
-    def read_results(self, job: Job, start: int, stop: int) -> Iterator[np.ndarray]:
-        """Result rows [start, stop) of a job, one array per chunk they span."""
+    def read_results(self, job: Job, start: int, stop: int) -> Iterator[pa.Table]:
+        """Result rows [start, stop) of a job, one table per chunk they span."""
         if stop <= start:
             return
         first, last = start // job.chunk_rows, (stop - 1) // job.chunk_rows
         for index in range(first, last + 1):
-            yield self.read_chunk_result(job, index)[max(start - index * job.chunk_rows, 0):
-                                                    stop - index * job.chunk_rows]
+            first_row = max(start - index * job.chunk_rows, 0)
+            yield self.read_chunk_result(job, index).slice(first_row, stop - index * job.chunk_rows - first_row)
 
-    def read_chunk_result(self, job: Job, index: int) -> np.ndarray:
+    def read_chunk_result(self, job: Job, index: int) -> pa.Table:
         found = self.find_chunk_result(job, index)
         if found is None:
             raise UnavailableError(f"the results of job {job.job_id} are no longer in Redis")
         return found
 
-    def find_chunk_result(self, job: Job, index: int) -> np.ndarray | None:
+    def find_chunk_result(self, job: Job, index: int) -> pa.Table | None:
         data = cast(bytes | None, self.redis.get(result_key(job.job_id, index)))
-        return None if data is None else decode_array(data)
+        return None if data is None else decode_table(data)
 
     def chunk_is_done(self, job_id: str, index: int) -> bool:
         return bool(self.redis.sismember(done_key(job_id), str(index)))
@@ -287,11 +302,13 @@ class JobStore:
         answer = self._start(keys=[job_key(job_id), done_key(job_id)], args=[index, stamp, max_attempts])
         return ChunkStart(_text(answer))
 
-    def finish_chunk(self, job: Job, index: int, result: np.ndarray) -> ChunkFinish:
+    def finish_chunk(self, job: Job, index: int, result: pa.Table | np.ndarray) -> ChunkFinish:
         """Record a chunk's result once; FINISHED when it was the job's last chunk."""
+        if isinstance(result, np.ndarray):
+            result = result_table(job.method, result, job.classes)
         keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
                 input_key(job.job_id, index), ACTIVE]
-        args: list[str | bytes | int] = [index, len(result), encode_array(result), repr(time.time()), self.ttl,
+        args: list[str | bytes | int] = [index, len(result), encode_table(result), repr(time.time()), self.ttl,
                                          job.job_id]
         answer = self._finish(keys=keys, args=args)
         return ChunkFinish(_text(answer))

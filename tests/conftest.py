@@ -31,10 +31,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """iris (two versions), diabetes and breast-cancer, fitted as the demo fits them."""
     root = tmp_path_factory.mktemp("models")
     for name, version, build in make_models.DEMO_MODELS:
-        if name.startswith("bench-"):
+        if name.startswith("bench-") or name == "churn":  # the typed model's tests add it where they need it
             continue
-        estimator, features, handles_missing = build()
-        write_model(root, name, version, estimator, features, handles_missing)
+        write_model(root, name, version, *build()[:3])
     return root
 
 

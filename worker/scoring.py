@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-import numpy as np
+import pyarrow as pa
 from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.errors import ChunkFailedError
 from shared.job import Job
+from shared.outputs import result_table
 from shared.registry import ModelEntry, ModelRegistry, load_estimator
-from shared.scoring import score
+from shared.scoring import model_input, passthrough_columns, score
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}")
+"""Something that looks like a file path (two or more separated parts)."""
 
 
 class ModelScorer:
@@ -24,23 +29,25 @@ class ModelScorer:
         self.registry = registry
         self.soft_time_limit = settings.chunk_soft_time_limit
 
-    def __call__(self, job: Job, X: np.ndarray) -> np.ndarray:
-        estimator = self._estimator_for(job)
+    def __call__(self, job: Job, X: pa.Table) -> pa.Table:
+        entry = self._entry_for(job)
+        estimator = self._estimator_for(entry)
         try:
-            return score(estimator, job.method, X)
+            answer = score(estimator, job.method, model_input(estimator, X, entry.schema))
+            return result_table(job.method, answer, job.classes, passthrough_columns(X, entry.schema))
         except SoftTimeLimitExceeded:
             raise ChunkFailedError(f"scoring took longer than CHUNK_SOFT_TIME_LIMIT ({self.soft_time_limit}s); "
                                    "use smaller chunks") from None
         except Exception as exc:
             log.exception("scoring a chunk of job %s failed", job.job_id)
-            raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {exc}") from exc
+            raise ChunkFailedError(f"{job.method} raised {type(exc).__name__}: {public_text(exc)}") from exc
 
-    def _estimator_for(self, job: Job) -> Any:
-        entry = self._entry_for(job)
+    def _estimator_for(self, entry: ModelEntry) -> Any:
         try:
             return load_estimator(entry)
         except Exception as exc:
-            raise ChunkFailedError(f"model {entry.name} v{entry.version} cannot be loaded: {exc}") from exc
+            log.exception("loading model %s v%s failed", entry.name, entry.version)
+            raise ChunkFailedError(f"model {entry.name} v{entry.version} cannot be loaded: {public_text(exc)}") from exc
 
     def _entry_for(self, job: Job) -> ModelEntry:
         name, version, sha = job.model["name"], int(job.model["version"]), job.model["sha256"]
@@ -52,3 +59,10 @@ class ModelScorer:
             raise ChunkFailedError(f"model {name} v{version} in this worker's MODEL_DIR is another file "
                                    f"(SHA-256 {entry.sha256}, the job needs {sha})")
         return entry
+
+
+def public_text(exc: BaseException) -> str:
+    """An exception's first line for clients, file paths masked: a job's problem must not show the host's
+    layout (the worker's log keeps the whole traceback)."""
+    lines = str(exc).strip().splitlines()
+    return PATH.sub("<path>", lines[0] if lines else "")[:300]

@@ -24,17 +24,22 @@ from shared.parsing.streams import BLOCK_BYTES, LimitedReader, line_blocks, utf8
 def iter_csv(stream: BinaryIO | LimitedReader, features: Sequence[str], handles_missing: bool,
              block_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
     """Validated (rows, n_features) blocks; after a bad cell, the rest is only checked, then it raises."""
-    blocks = line_blocks(stream, block_bytes)
-    header, first_line, first_block = _header(blocks)
+    header, blocks = read_header(line_blocks(stream, block_bytes))
     order = header_order(header, features)
     errors = ErrorCollector()
     rows_before = 0
-    for line, block in _chain(first_line, first_block, blocks):
+    for line, block in blocks:
         X = _parse_block(block, line, header, order, features, handles_missing, rows_before, errors)
         rows_before += len(X)
         if not errors.count:
             yield X
     errors.raise_if_any("the CSV rows")
+
+
+def read_header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], Iterator[tuple[int, bytes]]]:
+    """The header row's names, and the body's blocks after it."""
+    header, first_line, first_block = _header(blocks)
+    return header, _chain(first_line, first_block, blocks)
 
 
 def _header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], int, bytes]:

@@ -15,12 +15,16 @@ from shared.parsing.rows import ErrorCollector
 BATCH_ROWS = 65_536
 
 
-def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool) -> Iterator[np.ndarray]:
-    """Validated blocks from a seekable Parquet file; after a bad value the rest is checked, then it raises."""
+def open_parquet(file: BinaryIO) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(file)
+        return pq.ParquetFile(file)
     except (pa.ArrowInvalid, OSError) as exc:
         raise BadRequestError(f"the body is not a Parquet file: {exc}") from None
+
+
+def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool) -> Iterator[np.ndarray]:
+    """Validated blocks from a seekable Parquet file; after a bad value the rest is checked, then it raises."""
+    parquet = open_parquet(file)
     _check_columns(parquet.schema_arrow, features)
     errors = ErrorCollector()
     rows_before = 0

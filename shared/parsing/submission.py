@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
+
+import numpy as np
+import pyarrow as pa
 
 from shared.batch import Batch, check_row_count
 from shared.errors import (
@@ -17,11 +20,15 @@ from shared.errors import (
     UnsupportedMediaTypeError,
 )
 from shared.parsing import bodies
+from shared.parsing.columns import DEFAULT_MAX_STRING_BYTES, RowSpec
 from shared.parsing.csv_stream import iter_csv
-from shared.parsing.ndjson_stream import iter_ndjson
+from shared.parsing.csv_typed import iter_typed_csv
+from shared.parsing.ndjson_stream import iter_ndjson, iter_typed_ndjson
 from shared.parsing.parquet import iter_parquet
-from shared.parsing.rows import rows_to_array
+from shared.parsing.parquet_typed import iter_typed_parquet
+from shared.parsing.rows import ErrorCollector, rows_to_array
 from shared.parsing.streams import LimitedReader
+from shared.parsing.typed_rows import rows_to_table
 from shared.registry import METHODS, ModelEntry, ModelRegistry
 
 MAX_METADATA_BYTES = 4096
@@ -37,6 +44,7 @@ PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "app
 class Limits:
     max_rows: int
     callback_hosts: frozenset[str] = frozenset()
+    max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
 
 
 def media_type(content_type: str | None) -> str:
@@ -53,15 +61,55 @@ def open_batch(content_type: str | None, body: BinaryIO | LimitedReader, query: 
         raise UnsupportedMediaTypeError(
             f"Content-Type {kind or '(none)'} is not supported; send application/json, text/csv, "
             "application/x-ndjson or application/vnd.apache.parquet")
-    model, method, metadata, callback = resolve(_query_params(query), registry, limits, route_model,
-                                                BadRequestError)
-    if kind in CSV_TYPES:
-        blocks = iter_csv(body, model.features, model.handles_missing)
+    params = _query_params(query)
+    model, method, metadata, callback = resolve(params, registry, limits, route_model, BadRequestError)
+    spec = row_spec(model, params, limits)
+    blocks: Iterator[np.ndarray | pa.Table]
+    if not _typed(model, spec):  # the all-number fast path: float64 arrays straight from the parsers
+        if kind in CSV_TYPES:
+            blocks = iter_csv(body, model.features, model.handles_missing)
+        elif kind in NDJSON_TYPES:
+            blocks = iter_ndjson(body, model.features, model.handles_missing)
+        else:
+            blocks = iter_parquet(_spooled(body), model.features, model.handles_missing)
+    elif kind in CSV_TYPES:
+        blocks = iter_typed_csv(body, spec)
     elif kind in NDJSON_TYPES:
-        blocks = iter_ndjson(body, model.features, model.handles_missing)
+        blocks = iter_typed_ndjson(body, spec)
     else:
-        blocks = iter_parquet(_spooled(body), model.features, model.handles_missing)
-    return Batch(model, method, blocks, metadata, callback)
+        blocks = iter_typed_parquet(_spooled(body), spec)
+    return Batch(model, method, blocks, metadata, callback, spec.passthrough)
+
+
+def _typed(model: ModelEntry, spec: RowSpec) -> bool:
+    """Whether rows go through the typed path: typed columns, pass-through or ignored extra columns."""
+    return not model.fast_path or bool(spec.passthrough) or spec.ignore_extra
+
+
+def row_spec(model: ModelEntry, params: dict[str, Any], limits: Limits) -> RowSpec:
+    """The columns a batch must carry: the model's schema, its `passthrough` names, `extra_columns`."""
+    passthrough = _passthrough(params.get("passthrough"), model)
+    extra = params.get("extra_columns", "error")
+    if extra not in ("error", "ignore"):
+        raise UnprocessableError(f"extra_columns is 'ignore' or 'error', got {extra!r}")
+    return RowSpec(model.schema, passthrough, extra == "ignore", limits.max_string_bytes)
+
+
+def _passthrough(raw: Any, model: ModelEntry) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    names = [n.strip() for n in raw.split(",")] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise UnprocessableError("passthrough is a list of column names")
+    errors = ErrorCollector()
+    outputs = {"prediction", "decision", *(str(c) for c in model.classes or ())}
+    for name in names:
+        if name in model.features:
+            errors.add("a model column cannot also be a pass-through column", column=name)
+        elif name in outputs or names.count(name) > 1:
+            errors.add("a pass-through name must be unique and differ from the output columns", column=name)
+    errors.raise_if_any("passthrough")
+    return tuple(dict.fromkeys(names))
 
 
 def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
@@ -91,14 +139,22 @@ def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: M
         raise BadRequestError('"instances" is a list of rows')
     check_row_count(len(instances), limits.max_rows)
     params = {**_query_params(query), **{k: doc[k] for k in ("model", "version", "method", "metadata",
-                                                               "callback_url") if k in doc}}
+                                                               "callback_url", "passthrough", "extra_columns")
+                                         if k in doc}}
     model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
-    X = rows_to_array(instances, model.features, model.handles_missing, bodies.may_hold_booleans(data))
-    return Batch(model, method, iter([X]), metadata, callback)
+    spec = row_spec(model, params, limits)
+    if not _typed(model, spec):
+        X = rows_to_array(instances, model.features, model.handles_missing, bodies.may_hold_booleans(data))
+        return Batch(model, method, iter([X]), metadata, callback)
+    errors = ErrorCollector()
+    table = rows_to_table(instances, spec, 0, errors)
+    errors.raise_if_any("the instances")
+    return Batch(model, method, iter([table]), metadata, callback, spec.passthrough)
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:
-    params: dict[str, Any] = {k: query[k] for k in ("model", "version", "method", "callback_url") if k in query}
+    names = ("model", "version", "method", "callback_url", "passthrough", "extra_columns")
+    params: dict[str, Any] = {k: query[k] for k in names if k in query}
     if "metadata" in query:
         params["metadata"] = bodies.load_json(query["metadata"].encode(), where="the metadata parameter")
     return params

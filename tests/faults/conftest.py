@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pytest
 
 from scripts.make_models import write_demo_models
-from shared.registry import write_model
+from shared import artifacts
+from shared.registry import read_entry, write_model
 from shared.settings import REPO_ROOT
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack, fault_stack_of
@@ -50,13 +50,14 @@ def fault_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if checkout_models.is_dir():
         shutil.copytree(checkout_models, root, dirs_exist_ok=True)
     write_demo_models(root, log=lambda _line: None)
-    write_model(root, SLOW_MODEL, 1, SlowModel(forest_of(root), SLOW_DELAY_SECONDS), FEATURES, False)
-    write_model(root, POISON_MODEL, 1, PoisonModel(), POISON_FEATURES, False)
+    write_model(root, SLOW_MODEL, 1, SlowModel(forest_of(root), SLOW_DELAY_SECONDS), FEATURES, False,
+                fmt="joblib")  # plain Python classes of the tests: pickled, trusted by hash
+    write_model(root, POISON_MODEL, 1, PoisonModel(), POISON_FEATURES, False, fmt="joblib")
     return root
 
 
 def forest_of(model_dir: Path) -> Any:
-    return joblib.load(model_dir / "bench-forest" / "1" / "model.joblib")
+    return artifacts.read(read_entry("bench-forest", 1, model_dir / "bench-forest" / "1").path, None)
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,8 @@ def stack_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if not _intact(target / DESCRIPTOR_FILE):  # caught mid-rewrite: train this one afresh
                 shutil.rmtree(target)
     write_demo_models(root, log=lambda _line: None)
-    write_model(root, GATED_MODEL, 1, GatedModel(str(root / "gate")), GATE_FEATURES, False)
+    write_model(root, GATED_MODEL, 1, GatedModel(str(root / "gate")), GATE_FEATURES, False,
+                fmt="joblib")  # a plain Python class of the tests: pickled, trusted by hash
     return root
 
 

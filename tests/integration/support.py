@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import joblib
 import numpy as np
 import redis
 import requests
@@ -19,10 +18,11 @@ from predq_client import Client, WaitTimeoutError
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import LocalStack
-from shared import workers
+from shared import artifacts, workers
 from shared.ingest import INGESTING, submission_key
 from shared.keys import key
 from shared.queue import lane_queues
+from shared.registry import read_entry
 from shared.scheduler import SCHEDULED
 from shared.settings import Settings
 from tests.models import GATE_SENTINEL, gate_path
@@ -269,8 +269,8 @@ def metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
 # --------------------------------------------------------------------------- reference predictions
 @functools.cache
 def estimator(model_dir: str, name: str, version: str) -> Any:
-    """The fitted estimator in <model_dir>/<name>/<version>/model.joblib, loaded once."""
-    return joblib.load(Path(model_dir) / name / version / "model.joblib")
+    """The fitted estimator in <model_dir>/<name>/<version>/ (the file its descriptor names), loaded once."""
+    return artifacts.read(read_entry(name, int(version), Path(model_dir) / name / version).path, None)
 
 
 def reference(model_dir: str | Path, name: str, version: str, method: str, X: np.ndarray) -> list[Any]:

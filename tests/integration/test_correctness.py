@@ -137,7 +137,7 @@ def test_explicit_older_version_scores_with_that_artifact(api: Api, stack: Local
     job = api.wait(_submit(api, "iris", "predict_proba", "json-array", version="1")["job_id"])
 
     assert job["status"] == "succeeded", job["error"]
-    path = Path(stack.model_dir) / "iris" / "1" / "model.joblib"
+    path = Path(stack.model_dir) / "iris" / "1" / "model.skops"
     assert job["model"] == {"name": "iris", "version": "1", "sha256": file_sha256(path)}
     assert_same_results(job["results"], reference(stack.model_dir, "iris", "1", "predict_proba",
                                                   to_matrix(rows, features)))

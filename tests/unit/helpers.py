@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import redis
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from werkzeug.test import TestResponse
@@ -107,6 +108,12 @@ def created(store: JobStore, rows: int = 10, owner: str = "alice", chunk_rows: i
     job = make_job(rows, chunk_rows, owner)
     store.create(job, inputs(rows), MANY)
     return job
+
+
+def as_array(table: pa.Table) -> np.ndarray:
+    """A result table's output columns as the array the model answered."""
+    columns = [c.to_numpy(zero_copy_only=False) for c in table.columns]
+    return columns[0] if table.column_names in (["prediction"], ["decision"]) else np.column_stack(columns)
 
 
 def result_of(job: Job, index: int) -> np.ndarray:

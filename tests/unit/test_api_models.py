@@ -29,7 +29,8 @@ from tests.unit.helpers import (
 )
 
 Runner = Callable[[], list[str]]
-ENTRY_FIELDS = {"name", "version", "sha256", "task", "features", "classes", "methods", "handles_missing", "default"}
+ENTRY_FIELDS = {"name", "version", "sha256", "task", "features", "classes", "methods", "handles_missing", "default",
+                "schema"}
 
 
 def test_models_lists_each_model_once_at_its_latest_version(client: FlaskClient, registry: ModelRegistry) -> None:

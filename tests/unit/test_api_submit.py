@@ -255,7 +255,7 @@ def test_a_job_whose_model_file_changed_fails_instead_of_using_another_model(mak
                                                                              own_model_dir: Path) -> None:
     stack = make_stack({"MODEL_DIR": str(own_model_dir)})
     job_id = stack.client.post("/jobs", json={"instances": iris_rows(3), "version": 1}).get_json()["job_id"]
-    shutil.copy(own_model_dir / "iris" / "2" / "model.joblib", own_model_dir / "iris" / "1" / "model.joblib")
+    shutil.copy(own_model_dir / "iris" / "2" / "model.skops", own_model_dir / "iris" / "1" / "model.skops")
     stack.run()
     job = stack.client.get(f"/jobs/{job_id}").get_json()
     assert job["status"] == "failed"

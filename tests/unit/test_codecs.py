@@ -60,3 +60,26 @@ def test_decode_refuses_pickled_bytes() -> None:
 def test_decoded_labels_are_plain_json_values() -> None:
     back = decode_array(encode_array(np.array(["setosa", "versicolor"])))
     assert [type(v) for v in back.tolist()] == [str, str]
+
+
+def test_typed_tables_round_trip_compressed_and_float_tables_raw() -> None:
+    import pyarrow as pa
+
+    from shared.codecs import array_table, decode_table, encode_table, float_matrix
+
+    typed = pa.table({"plan": ["pro", None, "basic"] * 100, "n": pa.array([1, 2, 3] * 100, pa.int64()),
+                      "ok": [True, False, True] * 100})
+    data = encode_table(typed)
+    assert decode_table(data).equals(typed)
+    assert len(data) < typed.nbytes  # LZ4 at work
+    X = np.arange(12, dtype=np.float64).reshape(4, 3)
+    back = decode_table(encode_table(array_table(X, ["a", "b", "c"])))
+    np.testing.assert_array_equal(float_matrix(back, ["a", "b", "c"]), X)
+
+
+def test_a_chunk_written_as_npy_by_an_earlier_release_still_reads() -> None:
+    from shared.codecs import decode_table, float_matrix
+
+    X = np.arange(6, dtype=np.float64).reshape(3, 2)
+    table = decode_table(encode_array(X))
+    np.testing.assert_array_equal(float_matrix(table, table.column_names), X)

@@ -330,16 +330,19 @@ def test_builder_drops_tests_headers_and_symbols_but_not_the_auditwheel_librarie
 
 
 def test_removed_scipy_subpackages_are_imported_by_nothing_that_stays() -> None:
+    import pandas
     import scipy
     import sklearn
+    import skops
 
     removed = _removed_scipy_subpackages()
-    assert removed >= {"signal", "odr", "fftpack", "misc", "datasets"}
+    assert removed >= {"odr", "fftpack", "misc", "datasets"}
     names = "|".join(sorted(removed))
-    imports = re.compile(
-        rf"^\s*(?:from scipy\.({names})\b|import scipy\.({names})\b|from scipy import .*\b({names})\b)", re.M)
+    # Plain imports, and pandas' import_optional_dependency("scipy.signal.windows") kind of names.
+    imports = re.compile(rf"^\s*(?:from scipy\.({names})\b|import scipy\.({names})\b|from scipy import .*\b({names})\b)"
+                         rf"|[\"']scipy\.({names})\b", re.M)
     offenders = []
-    for package in (Path(scipy.__file__).parent, Path(sklearn.__file__).parent):
+    for package in (Path(m.__file__ or "").parent for m in (scipy, sklearn, pandas, skops)):
         for source in package.rglob("*.py"):
             parts = source.relative_to(package.parent).parts
             if "tests" in parts or (parts[0] == "scipy" and parts[1] in removed) or source.name == "conftest.py":
@@ -377,3 +380,12 @@ def test_runtime_images_have_no_pip(dockerfile: str) -> None:
     runs = " ".join(args for word, args in stages(dockerfile)[-1] if word == "RUN")
     assert '"$d"/pip' in runs and '"$d"/setuptools' in runs
     assert "if PYTHONDONTWRITEBYTECODE=1 python3 -m pip --version >/dev/null 2>&1; then exit 1; fi" in runs
+
+
+def test_the_builder_copies_every_script_the_demo_models_import() -> None:
+    imported = set(re.findall(r"^from scripts\.(\w+) import", (ROOT / "scripts" / "make_models.py").read_text(), re.M))
+    copy = next(args for word, args in stages("Dockerfile.api")[0] if word == "COPY" and "make_models" in args)
+    admitted = (ROOT / ".dockerignore").read_text().splitlines()
+    for name in imported | {"make_models"}:
+        assert f"scripts/{name}.py" in copy.split(), f"the builder stage does not copy scripts/{name}.py"
+        assert f"!scripts/{name}.py" in admitted, f".dockerignore keeps scripts/{name}.py out of the build"

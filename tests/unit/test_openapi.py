@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from api.openapi import UndocumentedRouteError, build_document, openapi_path
+from api.openapi import build_document, openapi_path
+from shared.errors import UndocumentedRouteError
 from shared.parsing.submission import CSV_TYPES, JSON_TYPES, NDJSON_TYPES, PARQUET_TYPES
 from tests.unit.helpers import iris_rows
 

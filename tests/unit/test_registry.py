@@ -14,7 +14,6 @@ from sklearn.linear_model import LinearRegression
 from shared.errors import ModelNotFoundError
 from shared.registry import (
     DESCRIPTOR_FILE,
-    MODEL_FILE,
     ModelLoadError,
     ModelRegistry,
     file_sha256,
@@ -80,7 +79,8 @@ def test_public_entry_has_the_documented_fields(registry: ModelRegistry) -> None
                       "task": "classification", "features": IRIS_FEATURES,
                       "classes": ["setosa", "versicolor", "virginica"],
                       "methods": ["predict", "predict_proba", "decision_function"], "handles_missing": False,
-                      "default": True}
+                      "default": True,
+                      "schema": [{"name": n, "type": "number", "nullable": False} for n in IRIS_FEATURES]}
     assert registry.get("iris", 1).ref() == {"name": "iris", "version": "1", "sha256": public["sha256"]}
 
 
@@ -148,7 +148,8 @@ def test_write_model_writes_a_descriptor_that_reads_back(tmp_path: Path) -> None
     estimator = DummyClassifier(strategy="prior").fit([[0.0, 1.0], [1.0, 0.0]], [3, 5])
     entry = write_model(tmp_path, "dummy", 4, estimator, ["a", "b"], True)
     descriptor = json.loads((tmp_path / "dummy" / "4" / DESCRIPTOR_FILE).read_text())
-    assert descriptor["sha256"] == file_sha256(tmp_path / "dummy" / "4" / MODEL_FILE)
+    assert descriptor["sha256"] == file_sha256(tmp_path / "dummy" / "4" / "model.skops")
+    assert descriptor["format"] == "skops" and isinstance(descriptor["trusted_types"], list)
     assert descriptor["classes"] == [3, 5]
     assert (entry.name, entry.version, entry.handles_missing, entry.classes) == ("dummy", 4, True, (3, 5))
     assert ModelRegistry(tmp_path, "dummy").get("dummy") == entry
@@ -161,3 +162,16 @@ def test_a_version_scanned_while_it_was_being_written_is_seen_once_complete(own_
     estimator = DummyClassifier(strategy="most_frequent").fit(iris_rows(3), ["a", "b", "b"])
     write_model(own_model_dir, "iris", 3, estimator, IRIS_FEATURES, False)
     assert registry.get("iris").version == 3
+
+
+def test_a_descriptor_without_a_schema_gets_an_all_number_one(tmp_path: Path) -> None:
+    estimator = DummyClassifier(strategy="prior").fit([[0.0, 1.0], [1.0, 0.0]], [3, 5])
+    entry = write_model(tmp_path, "old", 1, estimator, ["a", "b"], True, fmt="joblib")
+    path = entry.path.parent / DESCRIPTOR_FILE
+    descriptor = json.loads(path.read_text())
+    for field in ("schema", "format", "trusted_types"):
+        descriptor.pop(field)
+    path.write_text(json.dumps(descriptor))
+    old = ModelRegistry(tmp_path, "old").get("old")
+    assert [(c.name, c.type, c.nullable) for c in old.schema] == [("a", "number", True), ("b", "number", True)]
+    assert old.fast_path and old.to_public(False)["schema"][0] == {"name": "a", "type": "number", "nullable": True}

@@ -13,7 +13,7 @@ from shared.errors import JobNotFoundError
 from shared.job import JobStatus
 from shared.store import JobStore, input_key, new_job_id, result_key
 from shared.transitions import ChunkStart, Ending, EndVerdict
-from tests.unit.helpers import ATTEMPTS, created, finish, make_job, redis_keys, result_of
+from tests.unit.helpers import ATTEMPTS, as_array, created, finish, make_job, redis_keys, result_of
 
 # ---------------------------------------------------------------- chunk transitions
 
@@ -77,7 +77,7 @@ def test_a_duplicate_result_does_not_replace_the_first(any_store: JobStore) -> N
     job = created(any_store, rows=10)
     finish(any_store, job, 0)
     any_store.finish_chunk(job, 0, np.full(4, -1.0))
-    np.testing.assert_array_equal(any_store.read_chunk_result(job, 0), result_of(job, 0))
+    np.testing.assert_array_equal(as_array(any_store.read_chunk_result(job, 0)), result_of(job, 0))
 
 
 def test_progress_never_passes_100_percent(any_store: JobStore) -> None:
@@ -134,7 +134,7 @@ def test_results_read_back_in_order_across_chunks(any_store: JobStore, start: in
     for index in (1, 2, 0):
         finish(any_store, job, index)
     parts = list(any_store.read_results(job, start, stop))
-    got = np.concatenate(parts) if parts else np.empty(0)
+    got = np.concatenate([as_array(p) for p in parts]) if parts else np.empty(0)
     np.testing.assert_array_equal(got, np.arange(start, stop, dtype=np.float64) * 10)
 
 
@@ -142,11 +142,11 @@ def test_string_and_2d_results_read_back(any_store: JobStore) -> None:
     job = created(any_store, rows=6)
     any_store.finish_chunk(job, 0, np.array(["a", "b", "c", "d"]))
     any_store.finish_chunk(job, 1, np.array(["e", "f"]))
-    assert [v for p in any_store.read_results(job, 0, 6) for v in p.tolist()] == list("abcdef")
+    assert [v for p in any_store.read_results(job, 0, 6) for v in as_array(p).tolist()] == list("abcdef")
     probs = created(any_store, rows=3)
     matrix = np.array([[0.1, 0.9], [0.5, 0.5], [1.0, 0.0]])
     any_store.finish_chunk(probs, 0, matrix)
-    np.testing.assert_array_equal(next(any_store.read_results(probs, 0, 3)), matrix)
+    np.testing.assert_array_equal(as_array(next(any_store.read_results(probs, 0, 3))), matrix)
 
 
 # ---------------------------------------------------------------- cancel and end
