@@ -18,8 +18,8 @@ import requests
 from scripts.embedded_redis import EmbeddedRedis
 from scripts.stack import LocalStack, stop_process
 from shared import workers
-from shared.keys import key
-from tests.faults.support import FAULT_CHUNK_ROWS, FAULT_SMALL_JOB_ROWS, Client, chunk_attempts, job_key, until
+from shared.store import ACTIVE, done_key
+from tests.faults.support import FAULT_CHUNK_ROWS, FAULT_SMALL_JOB_ROWS, Client, chunk_attempts, until
 from tests.integration.support import LANES, UNACKED, describe
 
 WORKER_GRACE_SECONDS = 10.0
@@ -88,7 +88,7 @@ class FaultStack:
         return set(chunk_attempts(self.redis, job_id)) - self.done_chunks(job_id)
 
     def done_chunks(self, job_id: str) -> set[int]:
-        return {int(i) for i in self.redis.smembers(job_key(job_id, "done"))}
+        return {int(i) for i in self.redis.smembers(done_key(job_id))}
 
     def queued_chunks(self, job_id: str) -> set[int]:
         """Chunks of a job whose messages wait in a lane's Celery queue list."""
@@ -219,9 +219,9 @@ class FaultStack:
         for proc in started:
             self.wait_worker_alive(proc)
         deadline = time.monotonic() + timeout
-        while self.redis.zcard(key("active")) and time.monotonic() < deadline:
+        while self.redis.zcard(ACTIVE) and time.monotonic() < deadline:
             time.sleep(0.2)
-        for raw in cast(list[bytes], self.redis.zrange(key("active"), 0, -1)):  # a failed test's leftovers: cancel them
+        for raw in cast(list[bytes], self.redis.zrange(ACTIVE, 0, -1)):  # a failed test's leftovers: cancel them
             requests.delete(f"{self.base_url}/jobs/{raw.decode()}", timeout=10)
         self.check_scores()
 

@@ -17,7 +17,7 @@ import predq_client
 import redis
 import requests
 
-from shared.keys import key
+from shared.store import done_key, job_key
 from tests.integration.support import describe, same, wait_for
 
 FAULT_CHUNK_ROWS = 250
@@ -52,10 +52,6 @@ def rows(n: int, seed: int, features: int = len(FEATURES)) -> np.ndarray:
 
 def job_doc(X: np.ndarray, model: str = SLOW_MODEL) -> dict[str, Any]:
     return {"model": model, "instances": X.tolist()}
-
-
-def job_key(job_id: str, *parts: object) -> str:
-    return key("job", job_id, *parts)
 
 
 def job_hashes(client: redis.Redis) -> set[str]:
@@ -153,7 +149,7 @@ def audit(client: Client, redis_client: redis.Redis, job: dict[str, Any], want: 
         return found
     progress = job["progress"]
     over_rows = max(progress["rows_done"] - progress["rows_total"], 0)
-    done_set = int(redis_client.scard(job_key(job_id, "done")))
+    done_set = int(redis_client.scard(done_key(job_id)))
     over_chunks = max(done_set - progress["chunks_total"], 0)
     if job["status"] != "succeeded":
         found.lost = n

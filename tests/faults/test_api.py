@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from shared.ingest import ABANDONED_AFTER_SECONDS, submission_key
+from shared.store import input_key, result_key
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack
 from tests.faults.support import (
@@ -21,7 +22,6 @@ from tests.faults.support import (
     assert_exactly_once,
     audit,
     chunk_attempts,
-    job_key,
     rows,
     until,
     wait_running,
@@ -96,8 +96,8 @@ def test_cancel_mid_job_runs_no_chunk_afterwards(faults: FaultStack, client: Cli
     time.sleep(4 * SLOW_DELAY_SECONDS + 1)
     after = client.job(job_id)
     attempts, done = chunk_attempts(faults.redis, job_id), faults.done_chunks(job_id)
-    leftovers = sorted(k.decode() for pattern in ("out", "in")
-                       for k in faults.redis.scan_iter(match=job_key(job_id, pattern, "*")))
+    leftovers = sorted(k.decode() for pattern in (input_key(job_id, "*"), result_key(job_id, "*"))
+                       for k in faults.redis.scan_iter(match=pattern))
     rows_after = after["progress"]["rows_done"] - cancelled["progress"]["rows_done"]
 
     started_after = {i: n for i, n in attempts.items() if n != at_cancel[0].get(i)}

@@ -18,6 +18,7 @@ import pytest
 import redis
 import requests
 
+from shared.store import input_key
 from tests.faults.report import FaultReport
 from tests.faults.stack import FaultStack, fault_stack_of
 from tests.faults.support import (
@@ -93,7 +94,7 @@ def fill(client: Client, tries: int = 40) -> tuple[dict[str, np.ndarray], list[r
 def orphan_inputs(client: redis.Redis) -> list[str]:
     """Input chunks (predq:job:<id>:in:<i>) whose job has no record."""
     jobs = job_hashes(client)
-    found = (k.decode() for k in client.scan_iter(match=job_key("*", "in", "*"), count=1000))
+    found = (k.decode() for k in client.scan_iter(match=input_key("*", "*"), count=1000))
     return sorted(k for k in found if k.split(":")[2] not in jobs)
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scripts.churn import CHURN_SCHEMA, churn_frame, churn_model
+from shared.metrics import METRICS
 from shared.registry import load_estimator, write_model
 from tests.unit.conftest import Stack, StackFactory
 from tests.unit.helpers import assert_problem, redis_keys
@@ -142,7 +143,7 @@ def good_row() -> dict[str, Any]:
     ("autopay", "true", "expected a boolean"),
 ])
 def test_json_cells_are_never_coerced(typed: Stack, column: str, value: Any, words: str) -> None:
-    before = redis_keys(typed.redis) | {b"predq:metrics"}
+    before = redis_keys(typed.redis) | {METRICS.encode()}
     rows = [good_row(), {**good_row(), column: value}]
     body = assert_problem(typed.client.post("/jobs", json={"model": "churn", "instances": rows}), 422)
     assert body["errors"][0]["row"] == 1 and body["errors"][0]["column"] == column
