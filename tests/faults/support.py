@@ -33,8 +33,9 @@ SLOW_DELAY_SECONDS = 0.3
 POISON_MODEL = "poison"
 FEATURES = [f"f{i}" for i in range(20)]
 POISON_FEATURES = ["f0", "f1", "f2", "f3"]
-JOB_DEADLINE = 90.0
-"""Every job of a fault test must be terminal within this many seconds of the fault (or of its own start)."""
+JOB_DEADLINE = 240.0
+"""Every job of a fault test must be terminal within this many seconds of the fault (or of its own start): a
+bound on liveness, not a speed figure (a few seconds on an idle machine; the table reports the real times)."""
 
 MISSING = "missing"
 """The status this suite gives a job whose id the API no longer knows (404): all its rows are lost."""
@@ -82,7 +83,9 @@ class Client:
         self.predq.close()
 
     def post_job(self, doc: dict[str, Any], timeout: float = 30.0) -> requests.Response:
-        return self.session.post(self.base + "/jobs", json=doc, timeout=timeout)
+        """One submission on a connection of its own: a kept-alive connection that the server closes just as the
+        next request goes out (after a Retry-After as long as its keep-alive) would make the outcome unknown."""
+        return self.session.post(self.base + "/jobs", json=doc, timeout=timeout, headers={"Connection": "close"})
 
     def submit(self, X: np.ndarray, model: str = SLOW_MODEL) -> str:
         """POST /jobs, requiring a 202; the job id."""

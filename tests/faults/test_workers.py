@@ -29,7 +29,7 @@ from tests.models import POISON_SENTINEL
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-CHILD_REDELIVERY_BOUND = 30.0
+CHILD_REDELIVERY_BOUND = 120.0
 """A chunk whose pool child died comes back at once: far below the visibility timeout (3,600 s)."""
 
 

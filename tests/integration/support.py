@@ -30,7 +30,8 @@ from tests.models import GATE_SENTINEL, gate_path
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 PROBLEM_TYPE = "application/problem+json"
 HTTP_TIMEOUT = 60.0
-JOB_TIMEOUT = 60.0
+JOB_TIMEOUT = 180.0
+"""A liveness bound for waits (jobs ending, queues draining): seconds on an idle machine, far more under load."""
 QUEUE_NAME = Settings().queue_name
 """The small lane's Celery queue, where chunk messages sent by task name alone wait too."""
 

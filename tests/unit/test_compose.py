@@ -324,3 +324,91 @@ def test_no_image_can_switch_debug_mode_on() -> None:
         text = (ROOT / name).read_text()
         assert "FLASK_DEBUG" not in text and "--reload" not in text, name
     assert "debug" not in (ROOT / "gunicorn.conf.py").read_text().lower()
+
+
+# ---------------------------------------------------------------- the trimmed images (docs/images.md)
+
+def _builder_runs() -> str:
+    return " ".join(args for word, args in stages("Dockerfile.api")[0] if word == "RUN")
+
+
+def _removed_scipy_subpackages() -> set[str]:
+    return set(re.findall(r'"\$sp"/scipy/(\w+)', _builder_runs()))
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.api", "Dockerfile.worker"])
+def test_app_images_put_their_code_on_the_path(dockerfile: str) -> None:
+    # `celery --app worker` runs from /opt/venv/bin: without PYTHONPATH, worker.app cannot import shared/.
+    env = final(dockerfile, "ENV")
+    assert f"PYTHONPATH={final(dockerfile, 'WORKDIR')}" in env.split()
+
+
+def test_builder_drops_tests_headers_and_symbols_but_not_the_auditwheel_libraries() -> None:
+    runs = _builder_runs()
+    assert "-type d -name tests -exec rm -rf" in runs
+    assert '"$pa"/include' in runs and "-name '*.pxd'" in runs
+    strip = re.search(r"find (.*?)-exec strip --strip-unneeded", runs)
+    assert strip and "-not -path '*.libs/*'" in strip.group(1), "strip breaks auditwheel's patched libraries"
+    assert "apt-get" not in " ".join(args for word, args in stages("Dockerfile.api")[-1] if word == "RUN")
+
+
+def test_removed_scipy_subpackages_are_imported_by_nothing_that_stays() -> None:
+    import pandas
+    import scipy
+    import sklearn
+    import skops
+
+    removed = _removed_scipy_subpackages()
+    assert removed >= {"odr", "fftpack", "misc", "datasets"}
+    names = "|".join(sorted(removed))
+    # Plain imports, and pandas' import_optional_dependency("scipy.signal.windows") kind of names.
+    imports = re.compile(rf"^\s*(?:from scipy\.({names})\b|import scipy\.({names})\b|from scipy import .*\b({names})\b)"
+                         rf"|[\"']scipy\.({names})\b", re.M)
+    offenders = []
+    for package in (Path(m.__file__ or "").parent for m in (scipy, sklearn, pandas, skops)):
+        for source in package.rglob("*.py"):
+            parts = source.relative_to(package.parent).parts
+            if "tests" in parts or (parts[0] == "scipy" and parts[1] in removed) or source.name == "conftest.py":
+                continue
+            if imports.search(source.read_text(errors="replace")):
+                offenders.append(str(source.relative_to(package.parent)))
+    assert not offenders, f"these import a scipy subpackage the images remove: {offenders}"
+
+
+def test_pyarrow_modules_the_images_remove_are_not_imported_by_predq() -> None:
+    runs = _builder_runs()
+    gone = {"feather", "substrait", "parquet.encryption", "flight", "orc"}
+    for name in ("feather", "substrait", "flight", "orc"):
+        assert f'"$pa"/{name}.py' in runs or f'"$pa"/*{name}*' in runs, name
+    code = "\n".join(p.read_text() for d in ("api", "shared", "worker") for p in (ROOT / d).rglob("*.py"))
+    for name in gone:
+        assert not re.search(rf"\bpyarrow\.{re.escape(name)}\b", code), f"predq imports pyarrow.{name}"
+
+
+def test_swagger_ui_files_kept_are_the_ones_docs_serves() -> None:
+    import fnmatch
+
+    from api.pages import SWAGGER_FILES
+
+    runs = _builder_runs()
+    kept = re.search(r"swagger_ui_bundle/vendor -type f -not \\\( (.*?) \\\) -delete", runs)
+    assert kept, "the builder keeps only the Swagger UI files /docs serves"
+    patterns = [p.strip("'") for p in re.findall(r"-name (\S+)", kept.group(1))]
+    assert all(any(fnmatch.fnmatch(f, p) for p in patterns) for f in SWAGGER_FILES)
+    assert all(any(fnmatch.fnmatch(f, p) for f in SWAGGER_FILES) for p in patterns)
+
+
+@pytest.mark.parametrize("dockerfile", IMAGES.values())
+def test_runtime_images_have_no_pip(dockerfile: str) -> None:
+    runs = " ".join(args for word, args in stages(dockerfile)[-1] if word == "RUN")
+    assert '"$d"/pip' in runs and '"$d"/setuptools' in runs
+    assert "if PYTHONDONTWRITEBYTECODE=1 python3 -m pip --version >/dev/null 2>&1; then exit 1; fi" in runs
+
+
+def test_the_builder_copies_every_script_the_demo_models_import() -> None:
+    imported = set(re.findall(r"^from scripts\.(\w+) import", (ROOT / "scripts" / "make_models.py").read_text(), re.M))
+    copy = next(args for word, args in stages("Dockerfile.api")[0] if word == "COPY" and "make_models" in args)
+    admitted = (ROOT / ".dockerignore").read_text().splitlines()
+    for name in imported | {"make_models"}:
+        assert f"scripts/{name}.py" in copy.split(), f"the builder stage does not copy scripts/{name}.py"
+        assert f"!scripts/{name}.py" in admitted, f".dockerignore keeps scripts/{name}.py out of the build"
