@@ -92,12 +92,22 @@ def test_clients_trickling_headers_or_bodies_do_not_stop_healthz(slow_api: Api) 
             t.join(timeout=10)
 
 
+def _submitted(api: Api) -> str | None:
+    """The id of a new gated job, or None while MAX_UPLOADS places are still taken (503)."""
+    answer = api.post("/jobs", json={"model": GATED_MODEL, "instances": gated_rows(3)})
+    if answer.status_code == 503:
+        return None
+    assert answer.status_code == 202, describe(answer)
+    job_id: str = answer.json()["job_id"]
+    return job_id
+
+
 def test_past_the_cap_long_polls_answer_at_once_and_streams_are_429(slow_api: Api, slow_stack: LocalStack,
                                                                      gate: Gate) -> None:
     client = redis.Redis.from_url(slow_stack.redis_url)
     gate.close()
     try:
-        job_id = slow_api.submit({"model": GATED_MODEL, "instances": gated_rows(3)})["job_id"]
+        job_id = wait_for(lambda: _submitted(slow_api), 60, "an upload place (tricklers' places freed)")
         with ThreadPoolExecutor(2) as pool:
             waiting = [pool.submit(slow_api.get, f"/jobs/{job_id}?wait=60") for _ in range(2)]
             wait_for(lambda: client.zcard("predq:held:public") == 2, 30, "two long polls held")
