@@ -7,7 +7,7 @@ import threading
 
 from celery import Celery
 
-from shared.queue import CeleryChunkQueue
+from shared.queue import CeleryChunkQueue, make_celery
 from shared.services import Services, build_services
 from shared.settings import Settings
 from worker.scoring import ModelScorer
@@ -32,7 +32,16 @@ class WorkerRuntime:
         return f"{self.node}|{os.getpid()}"
 
     def services(self) -> Services:
+        """What tasks use, in the pool process that runs them."""
         return self._for_this_process()[0]
+
+    def background_services(self) -> Services:
+        """What the sweeper thread of the main process uses: a Celery app of its own to publish with.
+
+        The main process's app belongs to its consumer's event loop, which is not thread-safe: a resend
+        published through it from another thread can leave the consumer taking no more messages."""
+        return build_services(self.settings, queue=CeleryChunkQueue(make_celery(self.settings), self.settings),
+                              redis_patience=REDIS_PATIENCE_SECONDS)
 
     def scorer(self) -> ModelScorer:
         return self._for_this_process()[1]

@@ -92,7 +92,7 @@ def _beat(runtime: WorkerRuntime) -> None:
 
 
 def _sweep(runtime: WorkerRuntime) -> None:
-    sweeper = Sweeper(runtime.services(), runtime.worker_id)
+    sweeper = Sweeper(runtime.background_services(), runtime.worker_id)
     while not runtime.stopping.wait(sweeper.interval):
         try:
             sweeper.run_once()
