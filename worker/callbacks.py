@@ -27,7 +27,7 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
         svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt, "status_code": None,
                                            "at": rfc3339(time.time())})
         return "refused"
-    status = callbacks.post(job.callback_url, body, callbacks.key_secret(svc.settings.callback_secret, job.owner))
+    status = callbacks.post(job.callback_url, body, _signing_secret(svc, job.owner))
     svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
                                        "status_code": status or None, "at": rfc3339(time.time())})
     if 200 <= status < 300:
@@ -37,3 +37,11 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
         return "given up"
     svc.queue.callback(job_id, attempt + 1, callbacks.backoff_seconds(attempt))
     return "retrying"
+
+
+def _signing_secret(svc: Services, owner: str) -> str:
+    """CALLBACK_SECRET itself when no API keys are configured (one tenant, as the contract says); with keys, each
+    key's own secret derived from it, so that one key's receiver cannot forge another key's callbacks."""
+    if not svc.api_keys:
+        return svc.settings.callback_secret
+    return callbacks.key_secret(svc.settings.callback_secret, owner)

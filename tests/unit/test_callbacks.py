@@ -149,4 +149,4 @@ def test_each_key_signs_with_its_own_secret_which_the_operator_command_prints(
     assert callback_secret.main([], stdin="key-a\n") == 0
     assert capsys.readouterr().out.strip() == key_secret(master, owner_of("key-a"))
     monkeypatch.setenv("CALLBACK_SECRET", "short")
-    assert callback_secret.main(["--public"]) == 2
+    assert callback_secret.main([], stdin="key-a\n") == 2
