@@ -15,6 +15,7 @@ from api.responses import json_response
 from api.results import results_response
 from api.services import services
 from api.submissions import body_reader, count_rows, open_request_batch
+from shared.batch import Reference
 from shared.errors import BadRequestError
 from shared.idempotency import fingerprint
 from shared.job import Job, JobStatus
@@ -22,6 +23,7 @@ from shared.lifecycle import IdempotentRequest
 from shared.parsing.streams import LimitedReader
 from shared.resource import full_job_resource, job_resource
 from shared.services import Services
+from shared.storage.requests import planned_job
 
 bp = Blueprint("jobs", __name__)
 bp.before_request(require_key)
@@ -33,9 +35,17 @@ def submit_job() -> Response:
     svc = services()
     body = body_reader(svc)
     batch = open_request_batch(svc, body)
-    if spec.DRY_RUN.read(request.args):
+    if isinstance(batch, Reference):
+        job, plan = planned_job(batch, current_owner(), svc.storage,
+                                svc.lifecycle.sizer.rows_for(batch.model.ref(), len(batch.model.features)),
+                                svc.settings.small_job_rows)
+        if spec.DRY_RUN.read(request.args):
+            return json_response({"valid": True, "rows": job.rows})
+        submitted = svc.lifecycle.submit_stored(job, plan.segments, _idempotent_request(body))
+    elif spec.DRY_RUN.read(request.args):
         return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
-    submitted = svc.lifecycle.submit(current_owner(), batch, _idempotent_request(body))
+    else:
+        submitted = svc.lifecycle.submit(current_owner(), batch, _idempotent_request(body))
     if not submitted.created:
         return json_response(job_resource_of(svc, submitted.job))
     headers = {"Location": f"/jobs/{submitted.job.job_id}", **poll_headers(submitted.job)}

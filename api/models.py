@@ -12,7 +12,8 @@ from api.operations import documented
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
-from shared.errors import PayloadTooLargeError, RowLimitError
+from shared.batch import Reference
+from shared.errors import BadRequestError, PayloadTooLargeError, RowLimitError
 from shared.outputs import json_values, result_table
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import model_input, passthrough_columns, score
@@ -45,6 +46,9 @@ def predict_now(name: str) -> Response:
     svc = services()
     svc.registry.versions(name)  # an unknown model is a 404 before the body is read
     batch = open_request_batch(svc, body_reader(svc), route_model=name)
+    if isinstance(batch, Reference):
+        raise BadRequestError("this route scores the rows in its body; submit data in storage (input.uri) as a job "
+                              "with POST /jobs")
     limit = svc.settings.sync_max_rows
     try:
         rows = collect_rows(batch, limit)

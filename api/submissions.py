@@ -9,7 +9,7 @@ from flask import request
 
 from api.bodies import GuardedBody
 from api.holds import start_upload
-from shared.batch import Batch, limited_blocks
+from shared.batch import Batch, Reference, limited_blocks
 from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
 from shared.parsing.submission import JSON_TYPES, Limits, open_batch
@@ -37,7 +37,7 @@ def body_reader(svc: Services) -> LimitedReader:
     return LimitedReader(cast(BinaryIO, guarded), limit, hashed="Idempotency-Key" in request.headers)
 
 
-def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch:
+def open_request_batch(svc: Services, body: LimitedReader, route_model: str | None = None) -> Batch | Reference:
     limits = Limits(max_rows=svc.settings.max_rows, callback_hosts=svc.settings.callback_hosts(),
                     max_string_bytes=svc.settings.max_string_bytes)
     return open_batch(request.content_type, body, request.args, svc.registry, limits, route_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,12 @@ class Job:
     request_id: str | None = None
     """The X-Request-ID of the submission, carried into the job's chunk logs."""
     passthrough: list[str] = field(default_factory=list)
+    source: dict[str, Any] | None = None
+    """A job by reference: its input in storage (`uri`, `format`, `files`, a CSV `header`); None for a body."""
+    output: dict[str, Any] | None = None
+    """Where a job by reference writes its results (`uri`, and `path` as its filesystem takes it)."""
+    offsets: list[int] | None = None
+    """Each chunk's first row, then the row count, where chunks differ in size (a Parquet file's row groups)."""
 
     @classmethod
     def from_hash(cls, fields: dict[bytes, bytes]) -> Job:
@@ -76,7 +83,8 @@ class Job:
                    callbacks=opt_json("callbacks") or [], bulk=h.get("lane") == b"bulk",
                    chunks_dispatched=int(h.get("dispatched", 0)),
                    request_id=h["request_id"].decode() if h.get("request_id") else None,
-                   passthrough=opt_json("passthrough") or [])
+                   passthrough=opt_json("passthrough") or [], source=opt_json("source"),
+                   output=opt_json("output"), offsets=opt_json("offsets"))
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
         """The fields a new job's hash starts with."""
@@ -95,12 +103,23 @@ class Job:
             out["passthrough"] = orjson.dumps(self.passthrough)
         if self.request_id:
             out["request_id"] = self.request_id
+        for name in ("source", "output", "offsets"):
+            if getattr(self, name) is not None:
+                out[name] = orjson.dumps(getattr(self, name))
         return out
 
     def chunk_bounds(self, index: int) -> tuple[int, int]:
         """The [start, stop) rows of chunk `index`."""
+        if self.offsets is not None:
+            return self.offsets[index], self.offsets[index + 1]
         start = index * self.chunk_rows
         return start, min(start + self.chunk_rows, self.rows)
+
+    def chunk_of(self, row: int) -> int:
+        """The chunk that holds `row`."""
+        if self.offsets is not None:
+            return bisect.bisect_right(self.offsets, row) - 1
+        return row // self.chunk_rows
 
     def rows_per_second(self, now: float) -> float | None:
         if not self.chunks_done or self.started_at is None:

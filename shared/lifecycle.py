@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -28,10 +28,12 @@ from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
 from shared.queue import ChunkQueue, Lane
 from shared.quotas import KeyQuotas
+from shared.resource import job_resource
 from shared.retry import patiently
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.sizing import ChunkSizer
+from shared.storage.chunks import StoredChunks
 from shared.store import ChunkWriter, JobStore, new_job_id
 from shared.transitions import ChunkFinish, ChunkStart, Ending
 
@@ -68,7 +70,8 @@ class Lifecycle:
 
     def __init__(self, settings: Settings, store: JobStore, queue: ChunkQueue, metrics: MetricsRecorder,
                  idempotency: IdempotencyStore, scheduler: FairScheduler, ingests: Ingests, heartbeat: Heartbeat,
-                 sizer: ChunkSizer, redis_patience: float = 0.0, quotas: KeyQuotas | None = None) -> None:
+                 sizer: ChunkSizer, stored: StoredChunks, redis_patience: float = 0.0,
+                 quotas: KeyQuotas | None = None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
@@ -76,6 +79,8 @@ class Lifecycle:
         self.ingests = ingests
         self.heartbeat = heartbeat
         self.sizer = sizer
+        self.stored = stored
+        """The storage of jobs by reference: their inputs, parts and manifests."""
         self.metrics = metrics
         self.idempotency = idempotency
         self.redis_patience = redis_patience
@@ -88,10 +93,7 @@ class Lifecycle:
         """Store a batch's chunks as they are validated, then record and enqueue its job.
 
         A refused batch leaves nothing behind; an Idempotency-Key that names an earlier job answers that job."""
-        if idempotent is None:  # a retry must reach its first job, full queue or not
-            self.store.check_capacity(self.settings.max_queued_jobs)
-            if self.quotas is not None:  # refused before its body is read: a full key costs no upload
-                self.quotas.check(owner)
+        self._check_room(owner, idempotent)
         job_id = new_job_id()
         chunk_rows = self.sizer.rows_for(batch.model.ref(), len(batch.model.features))
         overlap = Overlap(self, owner, batch, job_id, chunk_rows)
@@ -104,26 +106,56 @@ class Lifecycle:
                     writer.add(X)
                 writer.finish()
                 job = overlap.job(writer.rows, writer.chunks)
-                if idempotent is not None:
-                    earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
-                    if earlier is not None:
-                        self._drop_unaccepted(writer)
-                        return Submitted(self._wait_for_record(earlier, owner), created=False)
-                try:
-                    self._reserve(job)
-                    try:
-                        self._accept(job, overlap.started)
-                    except Exception:
-                        self._release(job)
-                        raise
-                except Exception:
-                    if idempotent is not None:
-                        self.idempotency.release(owner, idempotent.key)
-                    raise
+                earlier = self._admit(job, owner, idempotent, lambda: self._accept(job, overlap.started))
+                if earlier is not None:
+                    self._drop_unaccepted(writer)
+                    return Submitted(self._wait_for_record(earlier, owner), created=False)
                 return Submitted(job, created=True)
             except BaseException:
                 self._drop_unaccepted(writer)
                 raise
+
+    def submit_stored(self, job: Job, segments: list[dict[str, Any]],
+                      idempotent: IdempotentRequest | None = None) -> Submitted:
+        """Record and enqueue a job by reference, its chunks planned in `segments` (where each lies in storage)."""
+        self._check_room(job.owner, idempotent)
+        try:
+            self.store.put_plan(job.job_id, segments)
+            earlier = self._admit(job, job.owner, idempotent, lambda: self._accept(job, overlapped=False))
+        except BaseException:
+            self.store.drop_plan(job.job_id)
+            raise
+        if earlier is not None:
+            self.store.drop_plan(job.job_id)
+            return Submitted(self._wait_for_record(earlier, job.owner), created=False)
+        return Submitted(job, created=True)
+
+    def _check_room(self, owner: str, idempotent: IdempotentRequest | None) -> None:
+        if idempotent is None:  # a retry must reach its first job, full queue or not
+            self.store.check_capacity(self.settings.max_queued_jobs)
+            if self.quotas is not None:  # refused before its body is read: a full key costs no upload
+                self.quotas.check(owner)
+
+    def _admit(self, job: Job, owner: str, idempotent: IdempotentRequest | None,
+               accept: Callable[[], None]) -> str | None:
+        """Claim the Idempotency-Key, reserve the key's quota and accept the job; the id of the earlier job an
+        Idempotency-Key names instead, if any (then nothing is accepted)."""
+        if idempotent is not None:
+            earlier = self.idempotency.claim(owner, idempotent.key, idempotent.fingerprint(), job.job_id)
+            if earlier is not None:
+                return earlier
+        try:
+            self._reserve(job)
+            try:
+                accept()
+            except Exception:
+                self._release(job)
+                raise
+        except Exception:
+            if idempotent is not None:
+                self.idempotency.release(owner, idempotent.key)
+            raise
+        return None
 
     def _reserve(self, job: Job) -> None:
         """Count the job against its key's quotas (atomically, in Redis), or 429 with nothing kept."""
@@ -151,7 +183,7 @@ class Lifecycle:
         if overlapped:
             self._accept_overlapped(job)
         else:
-            self._accept_small(job)
+            self._accept_stored(job)
         self.ingests.forget(job.job_id)
         try:
             self.metrics.count("predq_jobs_submitted", model=job.model["name"])
@@ -161,10 +193,16 @@ class Lifecycle:
         log.info("job accepted", extra={"rows": job.rows, "chunks": job.chunks_total, "method": job.method,
                                         "chunk_rows": job.chunk_rows})
 
-    def _accept_small(self, job: Job) -> None:
+    def _accept_stored(self, job: Job) -> None:
+        """Record a job whose chunks are all stored, and put them in line: all at once in the small lane, or in
+        the fair scheduler for the bulk lane."""
         self.store.create_record(job, self.settings.max_queued_jobs)
         try:
-            self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
+            if job.bulk:
+                self.scheduler.add(job, job.chunks_total)
+                self._dispatch_quietly()
+            else:
+                self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
         except Exception:
             log.exception("enqueuing job %s failed; discarding it", job.job_id)
             self._discard_quietly(job)
@@ -244,7 +282,7 @@ class Lifecycle:
 
     def _score_and_record(self, job: Job, index: int, scorer: Scorer, node: str) -> ChunkFinish:
         began = time.perf_counter()
-        X = self._patiently(lambda: self.store.read_input(job.job_id, index))
+        X = self._read_input(job, index)
         if X is None:
             if self._patiently(lambda: self.store.chunk_is_done(job.job_id, index)):
                 return ChunkFinish.DUPLICATE  # another delivery recorded it (and dropped its input) meanwhile
@@ -252,6 +290,8 @@ class Lifecycle:
         started = time.perf_counter()
         result = scorer(job, X)
         elapsed = time.perf_counter() - started
+        if job.output is not None:
+            self._write_part(job, index, result)
         outcome = self._patiently(lambda: self.store.finish_chunk(job, index, result))
         log.debug("chunk %s", outcome.value, extra={"rows": len(X), "seconds": round(elapsed, 4)})
         if outcome.counted:
@@ -262,7 +302,34 @@ class Lifecycle:
             self._observe_cost(job, time.perf_counter() - began, len(X))
         if outcome is ChunkFinish.FINISHED:
             self._ended(job, JobStatus.SUCCEEDED)
+        elif outcome is ChunkFinish.COMPLETE:
+            self.seal(job)
         return outcome
+
+    def _read_input(self, job: Job, index: int) -> pa.Table | None:
+        """The chunk's rows: from Redis, or from storage for a job by reference."""
+        if job.source is None:
+            return self._patiently(lambda: self.store.read_input(job.job_id, index))
+        segment = self._patiently(lambda: self.store.plan_segment(job.job_id, index))
+        return None if segment is None else self.stored.read_input(job, index, segment)
+
+    def _write_part(self, job: Job, index: int, result: pa.Table) -> None:
+        try:
+            self.stored.write_part(job, index, result)
+        except (OSError, pa.ArrowException) as exc:  # retried: the chunk's message is redelivered
+            raise UnavailableError(f"could not write part {index} of job {job.job_id}: {exc}") from exc
+
+    def seal(self, job: Job) -> Ending:
+        """A job by reference with every chunk recorded: its manifest is written, then the job succeeds. Run again
+        by the sweeper when the worker that should have done it died."""
+        now = time.time()
+        done = replace(job, status=JobStatus.SUCCEEDED, rows_done=job.rows, chunks_done=job.chunks_total,
+                       finished_at=now)
+        self.stored.write_manifest(done, job_resource(done))
+        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.SUCCEEDED, now=now))
+        if ending.by_this_call:
+            self._ended(job, JobStatus.SUCCEEDED)
+        return ending
 
     def _observe_cost(self, job: Job, seconds: float, rows: int) -> None:
         """The whole chunk (read, score, record) sizes the model's next chunks; a lost sample costs nothing."""

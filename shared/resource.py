@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.job import Job, JobStatus
 from shared.outputs import json_values
+from shared.storage.parts import MANIFEST, part_names
 from shared.store import JobStore
 
 
@@ -52,6 +53,12 @@ def job_resource(job: Job, results: list[Any] | None = None) -> dict[str, Any]:
         body["passthrough"] = job.passthrough
     if job.callback_url is not None:
         body["callbacks"] = job.callbacks
+    if job.source is not None:
+        body["input"] = {"uri": job.source["uri"], "format": job.source["format"]}
+    if job.output is not None:
+        done = job.status is JobStatus.SUCCEEDED
+        body["output"] = {"uri": job.output["uri"],
+                          "files": [*part_names(job.chunks_total), MANIFEST] if done else []}
     if results is not None:
         body["results"] = results
     return body

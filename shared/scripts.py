@@ -39,19 +39,21 @@ return 'run'
 FINISH_CHUNK = """
 -- KEYS: job hash, done set, result key, input key, active set
 -- ARGV: chunk index, rows in chunk, result bytes, now (s), ttl seconds, job id
--- a ChunkFinish value: 'finished' when this chunk completed the job, 'recorded', 'held' (the job is still
+-- a ChunkFinish value: 'finished' when this chunk completed the job ('complete' when the job's output still
+-- needs its manifest), 'recorded', 'held' (the job is still
 -- being accepted: nothing is counted yet), 'duplicate', 'ended', 'gone'
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
 if status ~= 'queued' and status ~= 'running' then return 'ended' end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'duplicate' end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5]) end
 redis.call('DEL', KEYS[4])
 redis.call('HINCRBY', KEYS[1], 'rows_done', ARGV[2])
 local done = redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
 if redis.call('HGET', KEYS[1], 'hidden') then return 'held' end
 if done >= tonumber(redis.call('HGET', KEYS[1], 'chunks_total')) then
+  if redis.call('HGET', KEYS[1], 'output') then return 'complete' end  -- succeeds once its manifest is written
   redis.call('HSET', KEYS[1], 'status', 'succeeded', 'finished_at', ARGV[4])
   redis.call('ZREM', KEYS[5], ARGV[6])
   return 'finished'

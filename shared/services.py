@@ -17,6 +17,8 @@ from shared.registry import ModelRegistry, set_cache_size
 from shared.scheduler import FairScheduler
 from shared.settings import Settings
 from shared.sizing import ChunkSizer
+from shared.storage.chunks import StoredChunks
+from shared.storage.locations import StoragePolicy, StorageSettings
 from shared.store import JobStore
 from shared.throttle import HeldRequests, RateLimiter
 
@@ -27,6 +29,7 @@ class Services:
     redis: redis.Redis
     store: JobStore
     registry: ModelRegistry
+    storage: StoragePolicy
     queue: ChunkQueue
     metrics: MetricsRecorder
     idempotency: IdempotencyStore
@@ -45,7 +48,11 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     (tests that stall a delivery)."""
     client = client or connect(settings.redis_url)
     ttl = settings.result_ttl_seconds
-    store = store or JobStore(client, ttl)
+    registry = ModelRegistry(settings.model_dir, settings.default_model)
+    storage = StoragePolicy(StorageSettings.parse(settings.storage_roots, settings.storage_allowed_prefixes,
+                                                  settings.s3_endpoint_url, settings.s3_region))
+    stored = StoredChunks(storage, registry, settings.max_string_bytes)
+    store = store or JobStore(client, ttl, parts=stored)
     queue = queue or CeleryChunkQueue(make_celery(settings), settings)
     metrics = MetricsRecorder(client, ttl)
     idempotency = IdempotencyStore(client, ttl)
@@ -53,10 +60,10 @@ def build_services(settings: Settings, client: redis.Redis | None = None, queue:
     ingests = Ingests(client, ttl, lane_queues(settings)[Lane.BULK])
     quotas = KeyQuotas(client, QuotaLimits(settings.max_queued_jobs_per_key, settings.max_rows_in_flight_per_key), ttl)
     lifecycle = Lifecycle(settings, store, queue, metrics, idempotency, scheduler, ingests,
-                          Heartbeat(client), ChunkSizer(client, settings), redis_patience, quotas=quotas)
+                          Heartbeat(client), ChunkSizer(client, settings), stored, redis_patience, quotas=quotas)
     set_cache_size(settings.model_cache_size)
     return Services(settings=settings, redis=client, store=store,
-                    registry=ModelRegistry(settings.model_dir, settings.default_model), queue=queue,
+                    registry=registry, storage=storage, queue=queue,
                     metrics=metrics, idempotency=idempotency, lifecycle=lifecycle, api_keys=settings.api_key_set(),
                     rate_limiter=RateLimiter(client, settings.rate_limit_per_key),
                     held=HeldRequests(client, settings.max_held_requests_per_key))

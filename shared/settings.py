@@ -66,6 +66,10 @@ class Settings:
     max_chunk_bytes: int = 16 << 20
     max_string_bytes: int = 1_024
     model_cache_size: int = 8
+    storage_roots: str = ""
+    storage_allowed_prefixes: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

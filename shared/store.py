@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeAlias, cast
+from typing import Any, Protocol, TypeAlias, cast
 
 import numpy as np
 import orjson
@@ -47,6 +47,11 @@ def result_key(job_id: str, index: int) -> str:
 
 def done_key(job_id: str) -> str:
     return key("job", job_id, "done")
+
+
+def plan_key(job_id: str) -> str:
+    """Hash: chunk index -> where a job by reference finds that chunk's rows in storage."""
+    return key("job", job_id, "plan")
 
 
 def owner_key(owner: str) -> str:
@@ -118,6 +123,15 @@ def as_table(X: Rows, names: list[str] | None) -> pa.Table:
     return X if isinstance(X, pa.Table) else pa.Table.from_batches([X])
 
 
+class PartReader(Protocol):
+    def read(self, job: Job, index: int) -> pa.Table | None: ...
+
+
+class _NoParts:
+    def read(self, job: Job, index: int) -> pa.Table | None:
+        raise UnavailableError(f"job {job.job_id} wrote its results to storage, which this process cannot read")
+
+
 @dataclass(frozen=True)
 class Page:
     jobs: list[Job]
@@ -127,9 +141,11 @@ class Page:
 class JobStore:
     """Every read and write of job state; the only module that knows the job keys' layout."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, parts: PartReader | None = None) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self.parts = parts or _NoParts()
+        """Reads the results that jobs by reference write to storage."""
         self._create = client.register_script(scripts.CREATE_JOB)
         self._start = client.register_script(scripts.START_CHUNK)
         self._finish = client.register_script(scripts.FINISH_CHUNK)
@@ -150,6 +166,22 @@ class JobStore:
                 pipe.set(input_key(job_id, first_index + offset), encode_table(chunk), ex=self.ttl)
             pipe.execute()
 
+    def put_plan(self, job_id: str, segments: list[dict[str, Any]]) -> None:
+        """Where each chunk of a job by reference lies in storage: the job's only per-chunk data in Redis."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(segments), 1000):
+                part = segments[start : start + 1000]
+                pipe.hset(plan_key(job_id), mapping={start + i: orjson.dumps(s) for i, s in enumerate(part)})
+            pipe.expire(plan_key(job_id), self.ttl)
+            pipe.execute()
+
+    def plan_segment(self, job_id: str, index: int) -> dict[str, Any] | None:
+        raw = cast(bytes | None, self.redis.hget(plan_key(job_id), str(index)))
+        return None if raw is None else cast(dict[str, Any], orjson.loads(raw))
+
+    def drop_plan(self, job_id: str) -> None:
+        self.redis.delete(plan_key(job_id))
+
     def drop_inputs(self, job_id: str, chunks: int) -> None:
         if chunks:
             self.redis.delete(*(input_key(job_id, i) for i in range(chunks)))
@@ -161,6 +193,7 @@ class JobStore:
         created = self._create(keys=keys, args=[job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields])
         if not created:
             self.drop_inputs(job.job_id, job.chunks_total)
+            self.drop_plan(job.job_id)
             raise self.queue_full(max_active)
 
     def check_capacity(self, max_active: int) -> None:
@@ -235,10 +268,10 @@ class JobStore:
         """Result rows [start, stop) of a job, one table per chunk they span."""
         if stop <= start:
             return
-        first, last = start // job.chunk_rows, (stop - 1) // job.chunk_rows
-        for index in range(first, last + 1):
-            first_row = max(start - index * job.chunk_rows, 0)
-            yield self.read_chunk_result(job, index).slice(first_row, stop - index * job.chunk_rows - first_row)
+        for index in range(job.chunk_of(start), job.chunk_of(stop - 1) + 1):
+            first = job.chunk_bounds(index)[0]
+            skip = max(start - first, 0)
+            yield self.read_chunk_result(job, index).slice(skip, stop - first - skip)
 
     def read_chunk_result(self, job: Job, index: int) -> pa.Table:
         found = self.find_chunk_result(job, index)
@@ -247,6 +280,8 @@ class JobStore:
         return found
 
     def find_chunk_result(self, job: Job, index: int) -> pa.Table | None:
+        if job.output is not None:
+            return self.parts.read(job, index)
         data = cast(bytes | None, self.redis.get(result_key(job.job_id, index)))
         return None if data is None else decode_table(data)
 
@@ -308,14 +343,17 @@ class JobStore:
             result = result_table(job.method, result, job.classes)
         keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
                 input_key(job.job_id, index), ACTIVE]
-        args: list[str | bytes | int] = [index, len(result), encode_table(result), repr(time.time()), self.ttl,
-                                         job.job_id]
+        kept = b"" if job.output is not None else encode_table(result)  # written to storage already
+        args: list[str | bytes | int] = [index, len(result), kept, repr(time.time()), self.ttl, job.job_id]
         answer = self._finish(keys=keys, args=args)
         return ChunkFinish(_text(answer))
 
-    def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None) -> Ending:
-        """Move a live job to a terminal `status` (once, whoever else tries)."""
-        args: list[str | bytes] = [status.value, repr(time.time()), orjson.dumps(error) if error else "", job_id]
+    def end_job(self, job_id: str, status: JobStatus, error: dict[str, object] | None = None,
+                now: float | None = None) -> Ending:
+        """Move a live job to a terminal `status` (once, whoever else tries), stamped `now` (default: the call's
+        time)."""
+        stamp = repr(time.time() if now is None else now)
+        args: list[str | bytes] = [status.value, stamp, orjson.dumps(error) if error else "", job_id]
         verdict, *after = (_text(part) for part in self._end(keys=[job_key(job_id), ACTIVE], args=args))
         return Ending(EndVerdict(verdict), JobStatus(after[0]) if after else None)
 
@@ -347,7 +385,8 @@ class JobStore:
 
     def _drop_data(self, job: Job) -> None:
         chunks = range(job.chunks_total)
-        self.redis.delete(*(input_key(job.job_id, i) for i in chunks), *(result_key(job.job_id, i) for i in chunks))
+        self.redis.delete(*(input_key(job.job_id, i) for i in chunks), *(result_key(job.job_id, i) for i in chunks),
+                          plan_key(job.job_id))
 
 
 def _text(answer: Any) -> str:

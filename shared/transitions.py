@@ -28,6 +28,9 @@ class ChunkFinish(enum.Enum):
 
     FINISHED = "finished"
     """Recorded, and it was the job's last chunk: the job succeeded."""
+    COMPLETE = "complete"
+    """Recorded, and it was the last chunk of a job that writes to storage: the job succeeds once its manifest
+    is written (Lifecycle.seal)."""
     RECORDED = "recorded"
     HELD = "held"
     """Recorded for a job whose body is still being read: its rows count once the job is accepted."""
@@ -42,7 +45,7 @@ class ChunkFinish(enum.Enum):
     @property
     def counted(self) -> bool:
         """Whether this call's rows now count in the job (and in the metrics)."""
-        return self in (ChunkFinish.FINISHED, ChunkFinish.RECORDED)
+        return self in (ChunkFinish.FINISHED, ChunkFinish.COMPLETE, ChunkFinish.RECORDED)
 
 
 class EndVerdict(enum.Enum):

@@ -89,8 +89,12 @@ class Sweeper:
                 self.store.forget_active(job_id)
                 report["forgotten"] += 1
                 continue
+            if job.output is not None and job.chunks_done >= job.chunks_total:
+                self.lifecycle.seal(job)  # the worker that recorded its last chunk died before sealing it
+                report["sealed"] = report.get("sealed", 0) + 1
+                continue
             orphans = self._orphans(job, waiting)
-            lost = next((i for i in orphans if self._input_lost(job_id, i)), None)
+            lost = next((i for i in orphans if job.source is None and self._input_lost(job_id, i)), None)
             if lost is not None:
                 self.lifecycle.fail_lost_input(job, lost)
                 report["failed"] += 1

@@ -34,7 +34,7 @@ def iter_typed_csv(stream: BinaryIO | LimitedReader, spec: RowSpec,
                    block_bytes: int = BLOCK_BYTES) -> Iterator[pa.Table]:
     """Validated tables (schema columns, then pass-through as text); after a bad cell, the rest is checked."""
     header, blocks = read_header(line_blocks(stream, block_bytes))
-    _check_header(header, spec)
+    check_typed_header(header, spec)
     wanted = [*spec.names, *spec.passthrough]
     errors = ErrorCollector()
     uniform = Uniform(errors)
@@ -47,7 +47,7 @@ def iter_typed_csv(stream: BinaryIO | LimitedReader, spec: RowSpec,
     errors.raise_if_any("the CSV rows")
 
 
-def _check_header(header: list[str], spec: RowSpec) -> None:
+def check_typed_header(header: list[str], spec: RowSpec) -> None:
     errors = ErrorCollector()
     duplicates = {name for name in header if header.count(name) > 1}
     if duplicates:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
@@ -25,10 +25,17 @@ def open_parquet(file: BinaryIO) -> pq.ParquetFile:
 def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool) -> Iterator[np.ndarray]:
     """Validated blocks from a seekable Parquet file; after a bad value the rest is checked, then it raises."""
     parquet = open_parquet(file)
-    _check_columns(parquet.schema_arrow, features)
+    check_columns(parquet.schema_arrow, features)
+    yield from parquet_arrays(parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(features)), features,
+                              handles_missing)
+
+
+def parquet_arrays(batches: Iterable[pa.RecordBatch], features: Sequence[str], handles_missing: bool,
+                   ) -> Iterator[np.ndarray]:
+    """Validated blocks from record batches whose columns have been checked (`check_columns`)."""
     errors = ErrorCollector()
     rows_before = 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(features)):
+    for batch in batches:
         X = np.empty((batch.num_rows, len(features)), dtype=np.float64)
         for j, name in enumerate(features):
             column = batch.column(name)
@@ -41,7 +48,7 @@ def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool)
     errors.raise_if_any("the Parquet rows")
 
 
-def _check_columns(schema: pa.Schema, features: Sequence[str]) -> None:
+def check_columns(schema: pa.Schema, features: Sequence[str]) -> None:
     errors = ErrorCollector()
     for name in schema.names:
         if name not in features:

@@ -6,7 +6,7 @@ integer only where every value is whole; anything else is a 422 naming the colum
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -23,12 +23,22 @@ from shared.schema import Column
 def iter_typed_parquet(file: BinaryIO, spec: RowSpec) -> Iterator[pa.Table]:
     """Validated tables: the schema's columns, cast, then the pass-through columns as they are."""
     parquet = open_parquet(file)
-    _check_columns(parquet.schema_arrow, spec)
-    wanted = [*spec.names, *spec.passthrough]
+    check_typed_columns(parquet.schema_arrow, spec)
+    yield from parquet_tables(parquet.iter_batches(batch_size=BATCH_ROWS, columns=spec_columns(spec)), spec)
+
+
+def spec_columns(spec: RowSpec) -> list[str]:
+    """The columns read from a Parquet file: the schema's, then the pass-through ones."""
+    return [*spec.names, *spec.passthrough]
+
+
+def parquet_tables(batches: Iterable[pa.RecordBatch], spec: RowSpec) -> Iterator[pa.Table]:
+    """Validated tables from record batches whose columns have been checked (`check_typed_columns`)."""
+    wanted = spec_columns(spec)
     errors = ErrorCollector()
     uniform = Uniform(errors)
     rows_before = 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+    for batch in batches:
         table = pa.Table.from_batches([batch])
         cast = [_cast(table.column(c.name), c, rows_before, errors) for c in spec.schema]
         table = pa.table([*cast, *(table.column(n) for n in spec.passthrough)], names=wanted)
@@ -39,7 +49,7 @@ def iter_typed_parquet(file: BinaryIO, spec: RowSpec) -> Iterator[pa.Table]:
     errors.raise_if_any("the Parquet rows")
 
 
-def _check_columns(schema: pa.Schema, spec: RowSpec) -> None:
+def check_typed_columns(schema: pa.Schema, spec: RowSpec) -> None:
     errors = ErrorCollector()
     for name in schema.names:
         why = spec.unknown_column(name)

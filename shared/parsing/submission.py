@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 
-from shared.batch import Batch, check_row_count
+from shared.batch import Batch, Reference, check_row_count
 from shared.errors import (
     BadRequestError,
     PredqError,
@@ -52,7 +52,7 @@ def media_type(content_type: str | None) -> str:
 
 
 def open_batch(content_type: str | None, body: BinaryIO | LimitedReader, query: Mapping[str, str],
-               registry: ModelRegistry, limits: Limits, route_model: str | None = None) -> Batch:
+               registry: ModelRegistry, limits: Limits, route_model: str | None = None) -> Batch | Reference:
     """Resolve the batch's parameters; its rows are parsed while `Batch.blocks` is read."""
     kind = media_type(content_type)
     if kind in JSON_TYPES:
@@ -64,24 +64,28 @@ def open_batch(content_type: str | None, body: BinaryIO | LimitedReader, query: 
     params = _query_params(query)
     model, method, metadata, callback = resolve(params, registry, limits, route_model, BadRequestError)
     spec = row_spec(model, params, limits)
-    blocks: Iterator[np.ndarray | pa.Table]
-    if not _typed(model, spec):  # the all-number fast path: float64 arrays straight from the parsers
-        if kind in CSV_TYPES:
-            blocks = iter_csv(body, model.features, model.handles_missing)
-        elif kind in NDJSON_TYPES:
-            blocks = iter_ndjson(body, model.features, model.handles_missing)
-        else:
-            blocks = iter_parquet(_spooled(body), model.features, model.handles_missing)
-    elif kind in CSV_TYPES:
-        blocks = iter_typed_csv(body, spec)
-    elif kind in NDJSON_TYPES:
-        blocks = iter_typed_ndjson(body, spec)
-    else:
-        blocks = iter_typed_parquet(_spooled(body), spec)
-    return Batch(model, method, blocks, metadata, callback, spec.passthrough)
+    fmt = "csv" if kind in CSV_TYPES else "ndjson" if kind in NDJSON_TYPES else "parquet"
+    body_file = _spooled(body) if fmt == "parquet" else body
+    return Batch(model, method, row_blocks(fmt, body_file, model, spec), metadata, callback, spec.passthrough)
 
 
-def _typed(model: ModelEntry, spec: RowSpec) -> bool:
+def row_blocks(fmt: str, body: BinaryIO | LimitedReader, model: ModelEntry, spec: RowSpec,
+               ) -> Iterator[np.ndarray | pa.Table]:
+    """Validated blocks of a `fmt` body ("csv", "ndjson", or "parquet": then a seekable file)."""
+    if not is_typed(model, spec):  # the all-number fast path: float64 arrays straight from the parsers
+        if fmt == "csv":
+            return iter_csv(body, model.features, model.handles_missing)
+        if fmt == "ndjson":
+            return iter_ndjson(body, model.features, model.handles_missing)
+        return iter_parquet(body, model.features, model.handles_missing)  # type: ignore[arg-type]
+    if fmt == "csv":
+        return iter_typed_csv(body, spec)
+    if fmt == "ndjson":
+        return iter_typed_ndjson(body, spec)
+    return iter_typed_parquet(body, spec)  # type: ignore[arg-type]
+
+
+def is_typed(model: ModelEntry, spec: RowSpec) -> bool:
     """Whether rows go through the typed path: typed columns, pass-through or ignored extra columns."""
     return not model.fast_path or bool(spec.passthrough) or spec.ignore_extra
 
@@ -122,34 +126,62 @@ def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
 
 
 def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
-                route_model: str | None) -> Batch:
+                route_model: str | None) -> Batch | Reference:
     with bodies.gc_paused():
         doc = bodies.load_json(data)
         return _json_doc_batch(doc, data, query, registry, limits, route_model)
 
 
 def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
-                    route_model: str | None) -> Batch:
+                    route_model: str | None) -> Batch | Reference:
     if not isinstance(doc, dict):
         raise BadRequestError('the JSON body is an object: {"instances": [...], "model": ...}')
+    if "input" in doc:
+        return _reference(doc, query, registry, limits, route_model)
     if "instances" not in doc:
         raise BadRequestError('the JSON body has no "instances" (a list of rows)')
     instances = doc["instances"]
     if not isinstance(instances, list):
         raise BadRequestError('"instances" is a list of rows')
     check_row_count(len(instances), limits.max_rows)
-    params = {**_query_params(query), **{k: doc[k] for k in ("model", "version", "method", "metadata",
-                                                               "callback_url", "passthrough", "extra_columns")
-                                         if k in doc}}
+    params = _doc_params(doc, query)
     model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
     spec = row_spec(model, params, limits)
-    if not _typed(model, spec):
+    if not is_typed(model, spec):
         X = rows_to_array(instances, model.features, model.handles_missing, bodies.may_hold_booleans(data))
         return Batch(model, method, iter([X]), metadata, callback)
     errors = ErrorCollector()
     table = rows_to_table(instances, spec, 0, errors)
     errors.raise_if_any("the instances")
     return Batch(model, method, iter([table]), metadata, callback, spec.passthrough)
+
+
+STORED_FORMATS = ("parquet", "csv", "ndjson")
+
+
+def _reference(doc: dict[str, Any], query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
+               route_model: str | None) -> Reference:
+    """A job by reference: `input` (and `output`) name storage instead of rows in the body."""
+    if "instances" in doc:
+        raise BadRequestError('the JSON body has "instances" or "input", not both')
+    source, output = doc["input"], doc.get("output")
+    if not isinstance(source, dict) or not isinstance(source.get("uri"), str):
+        raise BadRequestError('"input" is an object: {"uri": "s3://bucket/data.parquet", "format": "parquet"}')
+    fmt = source.get("format")
+    if fmt is not None and fmt not in STORED_FORMATS:
+        raise UnprocessableError(f"input.format is one of {', '.join(STORED_FORMATS)}, got {fmt!r}")
+    if output is not None and (not isinstance(output, dict) or not isinstance(output.get("uri"), str)):
+        raise BadRequestError('"output" is an object: {"uri": "s3://bucket/out/"}')
+    params = _doc_params(doc, query)
+    model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
+    return Reference(model, method, metadata, callback, row_spec(model, params, limits), source["uri"], fmt,
+                     output["uri"] if output is not None else None)
+
+
+def _doc_params(doc: dict[str, Any], query: Mapping[str, str]) -> dict[str, Any]:
+    """A JSON body's parameters, over those of the query string."""
+    names = ("model", "version", "method", "metadata", "callback_url", "passthrough", "extra_columns")
+    return {**_query_params(query), **{k: doc[k] for k in names if k in doc}}
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:

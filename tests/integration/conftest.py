@@ -22,6 +22,7 @@ from shared.registry import DESCRIPTOR_FILE, MODEL_FILE, file_sha256, write_mode
 from shared.settings import REPO_ROOT
 from tests.integration.support import Api, Gate, gated_rows, start_stack, wait_held, wait_queue_idle
 from tests.models import GATE_FEATURES, GatedModel
+from tests.s3_server import S3Server, s3_server
 
 INTEGRATION_CHUNK_ROWS = 100
 """Rows per chunk in the session stack."""
@@ -62,11 +63,31 @@ def _intact(descriptor: Path) -> bool:
         return False
 
 
+S3_BUCKET = "predq-test"
+"""The bucket of the session's S3 server that the stack may read and write."""
+
+
 @pytest.fixture(scope="session")
-def stack(stack_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_server(tmp_path_factory.mktemp("s3-logs")) as server:
+        server.create_bucket(S3_BUCKET)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder that file:// URIs may name (STORAGE_ROOTS)."""
+    return tmp_path_factory.mktemp("storage").resolve()
+
+
+@pytest.fixture(scope="session")
+def stack(stack_model_dir: Path, storage_root: Path, s3: S3Server,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Redis, the API and two Celery workers, with 100-row chunks; jobs of more than ten take the bulk lane."""
     env = {"CHUNK_ROWS": str(INTEGRATION_CHUNK_ROWS), "SMALL_JOB_ROWS": str(INTEGRATION_SMALL_JOB_ROWS),
-           "TARGET_CHUNK_SECONDS": "0"}  # chunk counts are part of what these tests check
+           "TARGET_CHUNK_SECONDS": "0",  # chunk counts are part of what these tests check
+           "STORAGE_ROOTS": str(storage_root),
+           "STORAGE_ALLOWED_PREFIXES": f"file://{storage_root}/shared/,s3://{S3_BUCKET}/shared/", **s3.env}
     with start_stack(LocalStack(workers=2, env=env,
                                 model_dir=str(stack_model_dir),
                                 log_dir=str(tmp_path_factory.mktemp("stack-logs")))) as running:

@@ -1,0 +1,1 @@
+"""Jobs by reference: inputs read from, and results written to, files and object storage."""
