@@ -15,12 +15,12 @@ from api.responses import json_response
 from api.results import results_response
 from api.services import services
 from api.submissions import body_reader, count_rows, open_request_batch
-from shared.batch import Reference
 from shared.errors import BadRequestError
 from shared.idempotency import fingerprint
 from shared.job import Job, JobStatus
 from shared.lifecycle import IdempotentRequest
 from shared.parsing.streams import LimitedReader
+from shared.parsing.submission import Reference
 from shared.resource import full_job_resource, job_resource
 from shared.services import Services
 from shared.storage.requests import planned_job

@@ -12,9 +12,9 @@ from api.operations import documented
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
-from shared.batch import Reference
 from shared.errors import BadRequestError, PayloadTooLargeError, RowLimitError
 from shared.outputs import json_values, result_table
+from shared.parsing.submission import Reference
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import model_input, passthrough_columns, score
 

@@ -9,10 +9,10 @@ from flask import request
 
 from api.bodies import GuardedBody
 from api.holds import start_upload
-from shared.batch import Batch, Reference, limited_blocks
+from shared.batch import Batch, limited_blocks
 from shared.errors import PayloadTooLargeError
 from shared.parsing.streams import LimitedReader
-from shared.parsing.submission import JSON_TYPES, Limits, open_batch
+from shared.parsing.submission import JSON_TYPES, Limits, Reference, open_batch
 from shared.services import Services
 from shared.store import as_table
 

@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 
 from shared.errors import RowLimitError, UnprocessableError
-from shared.parsing.columns import RowSpec
 from shared.registry import ModelEntry
 
 
@@ -28,20 +27,6 @@ class Batch:
     metadata: dict[str, Any]
     callback_url: str | None = None
     passthrough: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A batch by reference (`input.uri`): its parameters, and where its rows are (and its results go)."""
-
-    model: ModelEntry
-    method: str
-    metadata: dict[str, Any]
-    callback_url: str | None
-    spec: RowSpec
-    input_uri: str
-    input_format: str | None
-    output_uri: str | None
 
 
 def check_row_count(n_rows: int, max_rows: int) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 
-from shared.batch import Batch, Reference, check_row_count
+from shared.batch import Batch, check_row_count
 from shared.errors import (
     BadRequestError,
     PredqError,
@@ -38,6 +38,20 @@ JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A batch by reference (`input.uri`): its parameters, and where its rows are (and its results go)."""
+
+    model: ModelEntry
+    method: str
+    metadata: dict[str, Any]
+    callback_url: str | None
+    spec: RowSpec
+    input_uri: str
+    input_format: str | None
+    output_uri: str | None
 
 
 @dataclass(frozen=True)

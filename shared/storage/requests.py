@@ -6,14 +6,13 @@ import csv
 import time
 
 from shared import logs
-from shared.batch import Reference
 from shared.errors import UnprocessableError
 from shared.job import Job, JobStatus
 from shared.parsing.bodies import header_order
 from shared.parsing.csv_typed import check_typed_header
 from shared.parsing.parquet import check_columns
 from shared.parsing.parquet_typed import check_typed_columns
-from shared.parsing.submission import is_typed
+from shared.parsing.submission import Reference, is_typed
 from shared.storage import parts
 from shared.storage.locations import Location, StoragePolicy
 from shared.storage.plan import InputPlan, input_files, plan_lines, plan_parquet
