@@ -65,7 +65,7 @@ _BODY_PROBLEMS = (BadRequestError, ModelNotFoundError, PayloadTooLargeError, Uns
 
 # --------------------------------------------------------------------------- /jobs
 SUBMIT = Operation(
-    "Submit a batch", tag="jobs", secured=True, body=batch_body(), query=(*BATCH_QUERY, DRY_RUN),
+    "Submit a batch", tag="jobs", secured=True, body=batch_body(by_reference=True), query=(*BATCH_QUERY, DRY_RUN),
     headers=(IDEMPOTENCY_KEY,),
     replies={202: json_reply("accepted: the job as it stood when queued", "Job", (LOCATION, RETRY_AFTER)),
              200: Reply("a dry run's verdict, or the first job of a repeated Idempotency-Key",

@@ -82,10 +82,12 @@ _PARQUET_ROWS = {"type": "string", "format": "binary",
                                 "pass-through columns); a null is a missing value"}
 
 
-def batch_body() -> dict[str, Any]:
-    """Every body a batch may come as, keyed by each media type the parser takes."""
+def batch_body(by_reference: bool = False) -> dict[str, Any]:
+    """Every body a batch may come as, keyed by each media type the parser takes; `by_reference` adds the JSON
+    body that names data in storage."""
     content: dict[str, Any] = {}
-    for types, schema in ((JSON_TYPES, ref("Batch")), (CSV_TYPES, _CSV_ROWS), (NDJSON_TYPES, _NDJSON_ROWS),
+    json_body = {"oneOf": [ref("Batch"), ref("ReferenceBatch")]} if by_reference else ref("Batch")
+    for types, schema in ((JSON_TYPES, json_body), (CSV_TYPES, _CSV_ROWS), (NDJSON_TYPES, _NDJSON_ROWS),
                           (PARQUET_TYPES, _PARQUET_ROWS)):
         for media in types:
             content[media] = {"schema": schema}

@@ -43,8 +43,7 @@ PROBLEM = obj({"type": STRING, "title": STRING, "status": {"type": "integer"}, "
               description="RFC 9457 problem details")
 ROW = {"oneOf": [{"type": "array", "items": CELL}, {"type": "object", "additionalProperties": CELL}],
        "description": "values in the model's column order, or an object keyed by column name"}
-BATCH = obj({
-    "instances": {"type": "array", "minItems": 1, "items": ROW},
+BATCH_PARAMETERS: dict[str, Any] = {
     "model": {"type": "string", "description": "a name from GET /models; absent: the default model"},
     "version": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}],
                 "description": "absent: the latest"},
@@ -57,7 +56,19 @@ BATCH = obj({
                     "description": "object rows: columns that are not model columns, returned beside each result"},
     "extra_columns": {"type": "string", "enum": ["error", "ignore"], "default": "error",
                       "description": "ignore: columns the model does not use are let through unused"},
-}, required=["instances"])
+}
+BATCH = obj({"instances": {"type": "array", "minItems": 1, "items": ROW}, **BATCH_PARAMETERS},
+            required=["instances"])
+STORED_INPUT = obj({
+    "uri": {"type": "string", "description": "file:// (under STORAGE_ROOTS) or s3://; one file or a folder of "
+                                             "files of one format; under STORAGE_ALLOWED_PREFIXES"},
+    "format": {"type": "string", "enum": ["parquet", "csv", "ndjson"],
+               "description": "absent: told from the file names"},
+}, required=["uri"])
+STORED_OUTPUT = obj({"uri": {"type": "string", "description": "a folder: part-<n>.parquet per chunk, then "
+                                                              "the manifest _predq.json"}}, required=["uri"])
+REFERENCE_BATCH = obj({"input": ref("StoredInput"), "output": ref("StoredOutput"), **BATCH_PARAMETERS},
+                      required=["input"], description="a job by reference: rows read by the workers from storage")
 MODEL_REF = obj({"name": STRING, "version": STRING, "sha256": STRING})
 PROGRESS = obj({"rows_done": {"type": "integer"}, "rows_total": {"type": "integer"},
                 "chunks_done": {"type": "integer"}, "chunks_total": {"type": "integer"},
@@ -82,6 +93,10 @@ JOB = obj({
     "classes": {"type": "array", "items": {}, "description": "predict_proba only: the order of each row's list"},
     "callbacks": {"type": "array", "items": ref("CallbackAttempt"), "description": "jobs with a callback_url"},
     "passthrough": {"type": "array", "items": STRING, "description": "jobs with pass-through columns"},
+    "input": obj({"uri": STRING, "format": STRING}, description="jobs by reference"),
+    "output": obj({"uri": STRING, "files": {"type": "array", "items": STRING,
+                                            "description": "once succeeded: the parts, then _predq.json"}},
+                  description="jobs by reference with an output"),
     "results": {"type": "array", "items": ANY_VALUE, "description": "succeeded jobs of at most "
                                                                     "INLINE_RESULTS_MAX rows"},
 }, required=["job_id", "status", "model", "method", "rows", "chunk_rows", "progress", "created_at", "started_at",
@@ -110,7 +125,8 @@ READY = obj({"status": {"type": "string", "enum": ["ready"]}, "checks": ref("Che
 HEALTH = obj({"status": {"type": "string", "enum": ["ok"]}})
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Problem": PROBLEM, "FieldError": FIELD_ERROR, "Batch": BATCH, "ModelRef": MODEL_REF, "Progress": PROGRESS,
+    "Problem": PROBLEM, "FieldError": FIELD_ERROR, "Batch": BATCH, "ReferenceBatch": REFERENCE_BATCH,
+    "StoredInput": STORED_INPUT, "StoredOutput": STORED_OUTPUT, "ModelRef": MODEL_REF, "Progress": PROGRESS,
     "CallbackAttempt": CALLBACK_ATTEMPT, "Job": JOB, "JobList": JOB_LIST, "ResultsPage": RESULTS_PAGE,
     "Model": MODEL, "ModelDetail": MODEL_DETAIL, "ModelList": MODEL_LIST, "Prediction": PREDICTION,
     "DryRun": DRY_RUN, "Checks": CHECKS, "Ready": READY, "Health": HEALTH, "Column": COLUMN,
