@@ -67,9 +67,17 @@ def forest(fault_model_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def fault_stack(fault_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+def fault_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the fault stack's jobs by reference read from and write to (file://)."""
+    return tmp_path_factory.mktemp("fault-storage").resolve()
+
+
+@pytest.fixture(scope="session")
+def fault_stack(fault_model_dir: Path, fault_storage: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     stack = fault_stack_of(fault_model_dir, tmp_path_factory.mktemp("fault-logs"), 2,
-                           MAX_QUEUED_JOBS=str(MAX_QUEUED_JOBS))
+                           MAX_QUEUED_JOBS=str(MAX_QUEUED_JOBS), STORAGE_ROOTS=str(fault_storage),
+                           STORAGE_ALLOWED_PREFIXES=f"file://{fault_storage}/")
     with start_stack(stack) as running:
         faults = FaultStack(running, workers=2)
         yield faults

@@ -29,8 +29,8 @@ class FaultReport:
                                   sum(a.duplicated for a in audits), recovery_s, note))
 
     def complete(self) -> bool:
-        """Every numbered scenario (1 to 10) has a row."""
-        return {r.fault.split(".", 1)[0] for r in self.rows} >= {str(n) for n in range(1, 11)}
+        """Every numbered scenario (1 to 11) has a row."""
+        return {r.fault.split(".", 1)[0] for r in self.rows} >= {str(n) for n in range(1, 12)}
 
     def markdown(self) -> str:
         lines = ["| fault | jobs | rows | lost | duplicated | recovery (s) | notes |",
