@@ -146,12 +146,18 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def local_storage(folder: Path) -> dict[str, str]:
+    """Jobs by reference may name files under `folder` (file://), unless the environment says otherwise."""
+    defaults = {"STORAGE_ROOTS": str(folder), "STORAGE_ALLOWED_PREFIXES": f"file://{folder}/"}
+    return {name: os.environ.get(name, value) for name, value in defaults.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the local stack until Ctrl-C.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     args = parser.parse_args(argv)
-    stack = LocalStack(workers=args.workers, port=args.port)
+    stack = LocalStack(workers=args.workers, port=args.port, env=local_storage(Path.cwd() / "data"))
     try:
         stack.start()
         print(f"predq is serving on {stack.base_url} (Redis: {stack.redis.kind if stack.redis else stack.redis_url},"

@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 from predq_client import Client
 
-from scripts.stack import LocalStack
+from scripts.stack import LocalStack, local_storage
 
 CLIENT_CHUNK_ROWS = 100
 
 
 @pytest.fixture(scope="session")
 def client_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = LocalStack(workers=1, env={"CHUNK_ROWS": str(CLIENT_CHUNK_ROWS)},
+    # The README's examples write their files in a test's own folder, under the session's base folder.
+    storage = local_storage(tmp_path_factory.getbasetemp().resolve())
+    stack = LocalStack(workers=1, env={"CHUNK_ROWS": str(CLIENT_CHUNK_ROWS), **storage},
                        log_dir=str(tmp_path_factory.mktemp("client-stack-logs")))
     try:
         stack.start(90)
