@@ -23,6 +23,7 @@ from shared.parsing.streams import LimitedReader
 from shared.parsing.submission import Reference
 from shared.resource import full_job_resource, job_resource
 from shared.services import Services
+from shared.sizing import whole_group_rows
 from shared.storage.requests import planned_job
 
 bp = Blueprint("jobs", __name__)
@@ -36,9 +37,10 @@ def submit_job() -> Response:
     body = body_reader(svc)
     batch = open_request_batch(svc, body)
     if isinstance(batch, Reference):
+        columns = len(batch.model.features)
         job, plan = planned_job(batch, current_owner(), svc.storage,
-                                svc.lifecycle.sizer.rows_for(batch.model.ref(), len(batch.model.features)),
-                                svc.settings.small_job_rows)
+                                svc.lifecycle.sizer.rows_for(batch.model.ref(), columns),
+                                whole_group_rows(svc.settings, columns), svc.settings.small_job_rows)
         if spec.DRY_RUN.read(request.args):
             return json_response({"valid": True, "rows": job.rows})
         submitted = svc.lifecycle.submit_stored(job, plan.segments, _idempotent_request(body))

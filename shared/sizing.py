@@ -58,3 +58,14 @@ class ChunkSizer:
         wanted = int(settings.target_chunk_seconds / float(known))
         by_bytes = settings.max_chunk_bytes // (BYTES_PER_CELL * max(columns, 1))
         return max(settings.chunk_rows_min, min(wanted, settings.chunk_rows_max, by_bytes))
+
+
+WHOLE_GROUP_CHUNKS = 16
+"""A Parquet row group of up to this many MAX_CHUNK_BYTES is read as one chunk rather than split: every part of
+a split group reads the whole group."""
+
+
+def whole_group_rows(settings: Settings, columns: int) -> int:
+    """The most rows of a Parquet row group that one chunk takes whole."""
+    by_bytes = WHOLE_GROUP_CHUNKS * settings.max_chunk_bytes // (BYTES_PER_CELL * max(columns, 1))
+    return max(by_bytes, settings.chunk_rows_max)

@@ -96,7 +96,9 @@ def unreadable(location: Location, exc: BaseException) -> UnprocessableError:
     return UnprocessableError(f"input.uri {location.uri!r} cannot be read: {reason[:200]}")
 
 
-def plan_parquet(location: Location, files: list[str], chunk_rows: int) -> InputPlan:
+def plan_parquet(location: Location, files: list[str], chunk_rows: int, split_rows: int) -> InputPlan:
+    """Chunks of whole row groups, small groups packed up to `chunk_rows`; only a group over `split_rows` is
+    split (each of its parts then reads the whole group: Parquet cannot start a read inside one)."""
     plan = InputPlan("parquet", files)
     for index, path in enumerate(files):
         try:
@@ -109,21 +111,21 @@ def plan_parquet(location: Location, files: list[str], chunk_rows: int) -> Input
             plan.schema = schema
         elif not schema.equals(plan.schema):
             raise UnprocessableError(f"input.uri {location.uri!r}: its files have different columns")
-        for segment, rows in _group_runs(index, [meta.row_group(g).num_rows for g in range(meta.num_row_groups)],
-                                         chunk_rows):
+        groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        for segment, rows in _group_runs(index, groups, chunk_rows, split_rows):
             plan.add(segment, rows)
     return plan
 
 
-def _group_runs(file: int, groups: list[int], chunk_rows: int) -> Iterator[tuple[dict[str, Any], int]]:
-    """Chunks of whole row groups up to `chunk_rows` rows; a bigger group is split into equal parts."""
+def _group_runs(file: int, groups: list[int], chunk_rows: int, split_rows: int,
+                ) -> Iterator[tuple[dict[str, Any], int]]:
     first, rows = 0, 0
     for g, n in enumerate(groups):
         if rows and rows + n > chunk_rows:
             yield {"f": file, "g": [first, g - 1], "skip": 0, "take": rows}, rows
             rows = 0
-        if n > chunk_rows:
-            parts = -(-n // chunk_rows)
+        if n > split_rows:
+            parts = -(-n // split_rows)
             size = -(-n // parts)
             for skip in range(0, n, size):
                 yield {"f": file, "g": [g, g], "skip": skip, "take": min(size, n - skip)}, min(size, n - skip)

@@ -19,14 +19,17 @@ from shared.storage.plan import InputPlan, input_files, plan_lines, plan_parquet
 from shared.store import new_job_id
 
 
-def planned_job(ref: Reference, owner: str, policy: StoragePolicy, chunk_rows: int,
+def planned_job(ref: Reference, owner: str, policy: StoragePolicy, chunk_rows: int, split_rows: int,
                 small_job_rows: int) -> tuple[Job, InputPlan]:
     """The job `ref` asks for and where each of its chunks lies; a 422 for a URI the caller may not use or
     the service cannot read, or an input whose columns do not fit the model."""
     source = policy.locate(ref.input_uri, owner, "input")
     output = policy.locate(ref.output_uri, owner, "output") if ref.output_uri is not None else None
     fmt, files = input_files(source, ref.input_format)
-    plan = plan_parquet(source, files, chunk_rows) if fmt == "parquet" else plan_lines(source, fmt, files, chunk_rows)
+    if fmt == "parquet":
+        plan = plan_parquet(source, files, chunk_rows, split_rows)
+    else:
+        plan = plan_lines(source, fmt, files, chunk_rows)
     _check_columns(ref, plan)
     if plan.rows == 0:
         raise UnprocessableError(f"input.uri {ref.input_uri!r} holds no rows")

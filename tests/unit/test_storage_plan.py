@@ -58,12 +58,12 @@ def test_a_csv_with_only_a_header_has_no_rows() -> None:
     assert header == "a,b" and pieces == []
 
 
-def test_parquet_chunks_are_whole_row_groups_and_big_groups_split_in_near_equal_parts(tmp_path: Path) -> None:
+def test_parquet_chunks_pack_whole_row_groups_and_split_groups_over_the_bound_evenly(tmp_path: Path) -> None:
     table = pa.table({"x": np.arange(1_000, dtype=np.float64)})
     pq.write_table(table.slice(0, 300), tmp_path / "a.parquet", row_group_size=40)  # 8 groups of 40 (one of 20)
     pq.write_table(table.slice(300), tmp_path / "b.parquet", row_group_size=350)  # two groups of 350, four parts each
     location = Location(f"file://{tmp_path}/", pafs.LocalFileSystem(), str(tmp_path))
-    planned = plan_parquet(location, [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], 100)
+    planned = plan_parquet(location, [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], 100, 100)
     assert planned.rows == 1_000
     sizes = np.diff(planned.offsets).tolist()
     assert sizes == [80, 80, 80, 60, 88, 88, 88, 86, 88, 88, 88, 86]
@@ -78,3 +78,10 @@ def test_a_folders_format_is_told_from_its_file_names_and_hidden_files_are_skipp
     location = Location(f"file://{tmp_path}/", pafs.LocalFileSystem(), str(tmp_path) + "/")
     fmt, files = plan.input_files(location, None)
     assert fmt == "csv" and files == [str(tmp_path / "x.csv")]
+
+
+def test_a_group_under_the_split_bound_is_one_chunk_however_big(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"x": np.arange(1_000, dtype=np.float64)}), tmp_path / "a.parquet", row_group_size=600)
+    location = Location(f"file://{tmp_path}/", pafs.LocalFileSystem(), str(tmp_path))
+    planned = plan_parquet(location, [str(tmp_path / "a.parquet")], 100, 1_000)
+    assert np.diff(planned.offsets).tolist() == [600, 400]
