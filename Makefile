@@ -92,6 +92,7 @@ lock: ## re-pin constraints.txt (every package the images install) from the requ
 clean: ## remove the virtualenv, models and caches
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
 
-bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test), then the scheduling figures
+bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test), then scheduling and by-reference figures
 	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_sched
+	$(PY) -m scripts.bench_reference
