@@ -36,7 +36,7 @@ def parquet_arrays(batches: Iterable[pa.RecordBatch], features: Sequence[str], h
     errors = ErrorCollector()
     rows_before = 0
     for batch in batches:
-        X = np.empty((batch.num_rows, len(features)), dtype=np.float64)
+        X = np.empty((batch.num_rows, len(features)), dtype=np.float64, order="F")  # a contiguous run per column
         for j, name in enumerate(features):
             column = batch.column(name)
             X[:, j] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)

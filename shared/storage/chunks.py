@@ -35,7 +35,9 @@ class StoredChunks:
         """The chunk's rows, validated; ChunkFailedError naming rows of the whole input when they do not fit."""
         assert job.source is not None
         entry = self._entry(job)
-        spec = RowSpec(entry.schema, tuple(job.passthrough), True, self.max_string_bytes)
+        # The body's own choice of extra_columns: the same validation path as the rows posted as a body.
+        spec = RowSpec(entry.schema, tuple(job.passthrough), bool(job.source.get("ignore_extra")),
+                       self.max_string_bytes)
         first, stop = job.chunk_bounds(index)
         try:
             tables = [as_table(X, list(entry.features)) for X in self._blocks(job.source, segment, entry, spec)]

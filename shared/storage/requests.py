@@ -44,7 +44,8 @@ def planned_job(ref: Reference, owner: str, policy: StoragePolicy, chunk_rows: i
               classes=list(model.classes) if model.classes is not None else None, callback_url=ref.callback_url,
               bulk=bulk, chunks_dispatched=0 if bulk else chunks, request_id=logs.current("request_id"),
               passthrough=list(ref.spec.passthrough),
-              source={"uri": ref.input_uri, "format": fmt, "files": files, "header": plan.header},
+              source={"uri": ref.input_uri, "format": fmt, "files": files, "header": plan.header,
+                      "ignore_extra": ref.spec.ignore_extra},
               output={"uri": output.uri, "path": output.path} if output is not None else None,
               offsets=plan.offsets)
     return job, plan
