@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import fakeredis
 import pytest
@@ -15,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from shared.callbacks import backoff_seconds, post, signature
+from shared.callbacks import CallbackRefusedError, backoff_seconds, destination, post, signature
 from shared.callbacks import refusal as callback_refusal
 from shared.errors import SettingsError
 from shared.services import build_services
@@ -125,7 +127,8 @@ def test_a_redirect_is_not_followed() -> None:
     server = HTTPServer(("127.0.0.1", 0), Redirecting)
     threading.Thread(target=server.handle_request, daemon=True).start()
     try:
-        assert post(f"http://127.0.0.1:{server.server_port}/hook", b"{}", "k" * 32) == 302
+        to = destination(f"http://127.0.0.1:{server.server_port}/hook", frozenset({"127.0.0.1"}))
+        assert post(to, b"{}", "k" * 32) == 302
     finally:
         server.server_close()
 
@@ -150,3 +153,75 @@ def test_each_key_signs_with_its_own_secret_which_the_operator_command_prints(
     assert capsys.readouterr().out.strip() == key_secret(master, owner_of("key-a"))
     monkeypatch.setenv("CALLBACK_SECRET", "short")
     assert callback_secret.main([], stdin="key-a\n") == 2
+
+
+class RecordingReceiver(BaseHTTPRequestHandler):
+    """Answers 204 and keeps each request's Host header and path."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        RecordingReceiver.seen.append((self.headers["Host"], self.path))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_the_post_goes_to_the_address_checked_even_when_dns_answers_a_private_one_next(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the first answer (checked) is public, every later one private. predq resolves once and
+    connects to the checked address, so the later answer is never asked for, let alone used."""
+    public = "93.184.215.14"
+    answers: list[str] = []
+
+    def rebinding_resolver(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        answer = public if not answers else "127.0.0.1"
+        answers.append(answer)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answer, port))]
+
+    server = HTTPServer(("127.0.0.1", 0), RecordingReceiver)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    connected: list[tuple[str, int]] = []
+    real_connect = socket.create_connection
+
+    def route_the_public_address_here(address: tuple[str, int], *args: Any, **kw: Any) -> socket.socket:
+        connected.append(address)  # where predq asked to go; the test's network sends it to the local receiver
+        assert address[0] == public, "a connection to anything but the checked address"
+        return real_connect(("127.0.0.1", server.server_port), *args, **kw)
+
+    monkeypatch.setattr("shared.callback_http.socket.create_connection", route_the_public_address_here)
+    RecordingReceiver.seen = []
+    try:
+        to = destination(f"http://hooks.example.com:{server.server_port}/hook?job=1", frozenset(),
+                         resolve=rebinding_resolver)
+        assert to.address == public
+        assert post(to, b"{}", "k" * 32) == 204
+    finally:
+        server.server_close()
+    assert answers == [public]  # resolved once
+    assert connected == [(public, server.server_port)]
+    assert RecordingReceiver.seen == [(f"hooks.example.com:{server.server_port}", "/hook?job=1")]
+
+
+def test_a_host_with_any_non_public_answer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def mixed(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in ("93.184.215.14", "10.0.0.5")]
+
+    with pytest.raises(CallbackRefusedError, match="non-public"):
+        destination("https://hooks.example.com/x", frozenset(), resolve=mixed)
+
+
+def test_https_destinations_keep_the_host_name_for_sni_and_the_certificate() -> None:
+    from shared.callback_http import PinnedHTTPSConnection, pinned_connection
+
+    connection = pinned_connection("https", "hooks.example.com", 443, "93.184.215.14", 5.0)
+    assert isinstance(connection, PinnedHTTPSConnection)
+    assert (connection.host, connection.address) == ("hooks.example.com", "93.184.215.14")
+    assert connection.tls.check_hostname and connection.tls.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_host_allowed_private_is_pinned_to_its_address_too() -> None:
+    assert destination("http://127.0.0.1:9/x", frozenset({"127.0.0.1"})).address == "127.0.0.1"
