@@ -180,3 +180,28 @@ def test_no_password_shows_in_readyz_metrics_problems_or_logs(acl_stack: LocalSt
     for text in shown:
         for password in PASSWORDS.values():
             assert password not in text
+
+
+def test_an_api_with_a_wrong_redis_password_answers_503_and_shows_it_nowhere(
+        acl_redis: EmbeddedRedis, stack_model_dir: Path, tmp_path: Path) -> None:
+    wrong = "wrong-" + secrets.token_hex(12)
+    stack = LocalStack(workers=0, redis_url=f"redis://{USERS['api']}:{wrong}@127.0.0.1:{acl_redis.port}/0",
+                       model_dir=str(stack_model_dir), log_dir=str(tmp_path), api_workers=1)
+    stack.start_api()
+    try:
+        wait_for(lambda: _answers(stack.base_url + "/healthz"), 60, "the API to answer")
+        answers = [requests.get(stack.base_url + "/readyz", timeout=10),
+                   requests.post(stack.base_url + "/jobs", json={"instances": [[5.1, 3.5, 1.4, 0.2]]}, timeout=10),
+                   requests.get(stack.base_url + "/metrics", timeout=10)]
+    finally:
+        stack.stop()
+    assert answers[0].status_code == 503 and answers[1].status_code == 503
+    shown = [a.text for a in answers] + [p.read_text(errors="replace") for p in tmp_path.glob("*.log")]
+    assert not [text for text in shown if wrong in text]
+
+
+def _answers(url: str) -> bool | None:
+    try:
+        return requests.get(url, timeout=2).status_code == 200 or None
+    except requests.RequestException:
+        return None
