@@ -28,8 +28,8 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to `address`; the TLS handshake names `host` (SNI) and the certificate must be valid for it."""
 
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        self.tls = ssl.create_default_context()
+    def __init__(self, host: str, port: int, address: str, timeout: float, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls or ssl.create_default_context()  # the system's CAs, hostname checked
         super().__init__(host, port, timeout=timeout, context=self.tls)
         self.address = address
 
@@ -42,8 +42,10 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
             raise
 
 
-def pinned_connection(scheme: str, host: str, port: int, address: str,
-                      timeout: float) -> http.client.HTTPConnection:
-    """A connection for `scheme` (http or https) to `host`:`port` that reaches `address` only."""
-    kind = PinnedHTTPSConnection if scheme == "https" else PinnedHTTPConnection
-    return kind(host, port, address, timeout)
+def pinned_connection(scheme: str, host: str, port: int, address: str, timeout: float,
+                      tls: ssl.SSLContext | None = None) -> http.client.HTTPConnection:
+    """A connection for `scheme` (http or https) to `host`:`port` that reaches `address` only; `tls` (tests)
+    replaces the default context for https."""
+    if scheme == "https":
+        return PinnedHTTPSConnection(host, port, address, timeout, tls)
+    return PinnedHTTPConnection(host, port, address, timeout)

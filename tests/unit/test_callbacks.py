@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import fakeredis
@@ -225,3 +228,67 @@ def test_https_destinations_keep_the_host_name_for_sni_and_the_certificate() -> 
 
 def test_a_host_allowed_private_is_pinned_to_its_address_too() -> None:
     assert destination("http://127.0.0.1:9/x", frozenset({"127.0.0.1"})).address == "127.0.0.1"
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
+    """make(name) -> (certificate, key): a self-signed certificate for `name`, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not on PATH")
+
+    def make(name: str) -> tuple[Path, Path]:
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+        return cert, key
+
+    return make
+
+
+def tls_receiver(cert: Path, key: Path, names: list[str | None]) -> HTTPServer:
+    """An HTTPS receiver on 127.0.0.1 answering 204, keeping the SNI name of each handshake."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    server = HTTPServer(("127.0.0.1", 0), RecordingReceiver)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    return server
+
+
+def test_https_to_the_pinned_address_names_the_host_in_sni_and_checks_its_certificate(
+        certificates: Callable[[str], tuple[Path, Path]]) -> None:
+    from shared.callback_http import pinned_connection
+
+    cert, key = certificates("hooks.example.com")
+    names: list[str | None] = []
+    server = tls_receiver(cert, key, names)
+    trusting = ssl.create_default_context(cafile=str(cert))  # as the system CAs would trust a real certificate
+    RecordingReceiver.seen = []
+    # hooks.example.com is never resolved: the connection goes to 127.0.0.1, the address it was given.
+    connection = pinned_connection("https", "hooks.example.com", server.server_port, "127.0.0.1", 5.0, trusting)
+    try:
+        connection.request("POST", "/hook", body=b"{}")
+        assert connection.getresponse().status == 204
+    finally:
+        connection.close()
+        server.server_close()
+    assert names == ["hooks.example.com"]
+    assert RecordingReceiver.seen == [(f"hooks.example.com:{server.server_port}", "/hook")]
+
+
+def test_https_to_the_pinned_address_refuses_a_certificate_for_another_name(
+        certificates: Callable[[str], tuple[Path, Path]]) -> None:
+    from shared.callback_http import pinned_connection
+
+    cert, key = certificates("other.example.com")
+    server = tls_receiver(cert, key, [])
+    connection = pinned_connection("https", "hooks.example.com", server.server_port, "127.0.0.1", 5.0,
+                                   ssl.create_default_context(cafile=str(cert)))
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            connection.request("POST", "/hook", body=b"{}")
+    finally:
+        connection.close()
+        server.server_close()
