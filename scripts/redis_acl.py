@@ -20,6 +20,11 @@ which fails on any ACL denial):
   `<uuid>.reply.celery.pidbox` lists, the `/<db>.celery.pidbox` channel) and events (`/<db>.celeryev/*` channels,
   Flower's `celeryev.<uuid>` queue). PSUBSCRIBE patterns must match an allowed channel pattern literally, so the
   database number is part of them.
+
+Known gap: Flower 2.2's Broker page (queue lengths) opens its own Redis client with the URL's password but not its
+user name (flower/utils/broker.py), so with `default` off that one page shows no queues; Flower's workers, tasks
+and events, which go through Celery, work as `predq-flower`. The lane lengths are in predq's own /metrics
+(predq_queue_depth) and Grafana.
 """
 
 from __future__ import annotations
