@@ -62,7 +62,7 @@ contract: $(STAMP) ## the outside contract suite against a running `make serve`
 
 up: .env secrets ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1, MODELS=dir, EXTRA_PACKAGES=…)
 	$(UP_ENV) $(COMPOSE) $(UP_FILES) $(UP_PROFILES) up --build --detach --wait --scale worker=$(WORKERS)
-	@echo "predq is up: GET /readyz on the API port (API_PORT in .env, default 8000), with a key from api_keys in PREDQ_SECRETS_DIR (default secrets/); make logs, make down"
+	@echo "predq is up on the API port (API_PORT in .env, default 8000): GET /readyz; /jobs and /models want a key from api_keys in PREDQ_SECRETS_DIR (default secrets/); make logs, make down"
 
 down: ## stop and remove the Docker stack's containers (Redis's volume stays)
 	$(COMPOSE) --profile monitoring down --remove-orphans
