@@ -72,11 +72,24 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
 
 
 def stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    """Each stage's instructions, from its FROM; the global ARGs before the first FROM are left out."""
     found: list[list[tuple[str, str]]] = []
     for pair in instructions(dockerfile):
         if pair[0] == "FROM":
             found.append([])
-        found[-1].append(pair)
+        if found:
+            found[-1].append(pair)
+    return found
+
+
+def global_args(dockerfile: str) -> dict[str, str]:
+    """The ARGs before the first FROM (the ones a FROM line may use), with their defaults."""
+    found = {}
+    for word, args in instructions(dockerfile):
+        if word == "FROM":
+            break
+        name, _, default = args.partition("=")
+        found[name] = default.strip('"')
     return found
 
 
@@ -225,6 +238,13 @@ def test_monitoring_profile_adds_flower_prometheus_and_grafana_on_loopback() -> 
         assert services()[name]["healthcheck"]["test"][0] == "CMD", name
 
 
+@pytest.mark.parametrize("service", IMAGES)
+def test_compose_builds_predq_s_images_on_the_base_image_env_names(service: str) -> None:
+    args = services()[service]["build"]["args"]
+    assert args["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"
+    assert env_example()["PYTHON_IMAGE"] == "python:3.11-slim"
+
+
 def test_third_party_images_are_pinned_and_can_be_pinned_by_digest() -> None:
     """A tag the lab's engine can resolve by default; .env pins a digest (name:tag@sha256:…) where the registry
     gives one: each image is a ${VARIABLE:-name:tag} listed in .env.example."""
@@ -288,7 +308,8 @@ def test_images_run_as_a_numeric_non_root_user(dockerfile: str) -> None:
 def test_images_are_multi_stage_from_python_slim_with_an_exec_form_cmd_and_a_healthcheck(dockerfile: str) -> None:
     built = stages(dockerfile)
     assert len(built) >= 2
-    assert all(stage[0][1].split()[0] in ("python:3.11-slim", "builder") for stage in built)
+    assert all(stage[0][1].split()[0] in ("${PYTHON_IMAGE}", "builder") for stage in built)
+    assert global_args(dockerfile) == {"PYTHON_IMAGE": "python:3.11-slim"}, "pinnable by digest, slim by default"
     assert isinstance(json.loads(final(dockerfile, "CMD")), list), "exec form: the signal reaches the service"
     assert healthcheck_argv(dockerfile)
 
