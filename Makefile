@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install models demo serve test unit integration faults lint contract clean up down logs docker-smoke lock bench
+.PHONY: help install models demo serve test unit integration faults lint contract clean up down logs docker-smoke lock bench secrets
 
 DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Dockerfile.redis
 COMPOSE ?= docker compose
@@ -60,9 +60,9 @@ contract: $(STAMP) ## the outside contract suite against a running `make serve`
 	PYTHONDONTWRITEBYTECODE=1 ACCEPT_URL=$${ACCEPT_URL:-http://127.0.0.1:8000} ACCEPT_MODEL_DIR=$${MODEL_DIR:-models} \
 		$(PY) -m pytest -q -p no:cacheprovider ../shared/contract
 
-up: .env ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1, MODELS=dir, EXTRA_PACKAGES=…)
+up: .env secrets ## build and start the Docker stack on :8000 (WORKERS=N, MONITORING=1, MODELS=dir, EXTRA_PACKAGES=…)
 	$(UP_ENV) $(COMPOSE) $(UP_FILES) $(UP_PROFILES) up --build --detach --wait --scale worker=$(WORKERS)
-	@echo "predq is up: GET /readyz on the API port (API_PORT in .env, default 8000); make logs, make down"
+	@echo "predq is up on the API port (API_PORT in .env, default 8000): GET /readyz; /jobs and /models want a key from api_keys in PREDQ_SECRETS_DIR (default secrets/); make logs, make down"
 
 down: ## stop and remove the Docker stack's containers (Redis's volume stays)
 	$(COMPOSE) --profile monitoring down --remove-orphans
@@ -71,13 +71,10 @@ logs: ## follow the Docker stack's logs
 	$(COMPOSE) --profile monitoring logs --follow --tail 100
 
 .env: # made by `make up` when missing: .env from .env.example, with random secrets
-	$(PYTHON) -c "import os, secrets; s = open('.env.example').read(); \
-		s = s.replace('\nREDIS_PASSWORD=\n', '\nREDIS_PASSWORD=%s\n' % secrets.token_hex(24)); \
-		s = s.replace('\nFLOWER_BASIC_AUTH=\n', '\nFLOWER_BASIC_AUTH=predq:%s\n' % secrets.token_hex(12)); \
-		s = s.replace('\nGRAFANA_ADMIN_PASSWORD=\n', '\nGRAFANA_ADMIN_PASSWORD=%s\n' % secrets.token_hex(12)); \
-		s = s.replace('\nCALLBACK_SECRET=\n', '\nCALLBACK_SECRET=%s\n' % secrets.token_hex(32)); \
-		fd = os.open('.env', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600); os.write(fd, s.encode())"
-	@echo "wrote .env (from .env.example, with a random REDIS_PASSWORD, FLOWER_BASIC_AUTH, GRAFANA_ADMIN_PASSWORD and CALLBACK_SECRET)"
+	$(PYTHON) -m scripts.deploy_secrets --new-env .env
+
+secrets: .env ## the Docker secrets: api_keys (one random key when missing) and redis-users.acl (from .env) in PREDQ_SECRETS_DIR
+	$(PYTHON) -m scripts.deploy_secrets --env-file .env
 
 docker-smoke: $(STAMP) ## build the images, run the compose stack here, score, scale, stop a worker, tear down
 	$(PY) -m scripts.docker_smoke

@@ -33,6 +33,7 @@ from typing import Any
 
 from predq_client import PredqError
 
+from scripts import deploy_secrets, redis_acl
 from scripts.demo import demo_rows
 from scripts.smoke_http import (
     MODEL,
@@ -62,6 +63,9 @@ COMPOSE_FILES = ("docker-compose.yml", "docker-compose.host.yml")
 ENV_FILE = Path(".stack") / "docker-smoke.env"
 """The smoke test's own settings, relative to the repo: it never reads or writes your .env."""
 
+SECRETS_DIR = Path(".stack") / "docker-smoke-secrets"
+"""Its own Docker secret files: the Redis ACL users, and an empty api_keys (the smoke's API takes no keys)."""
+
 CHUNK_ROWS = 500
 """Small chunks, so that a 10,000-row job is 20 chunks that every worker shares."""
 
@@ -87,7 +91,7 @@ class Lab:
     """The compose project on this machine, with the smoke test's env file."""
 
     def __init__(self, monitoring: bool) -> None:
-        self.password = secrets.token_hex(16)
+        self.passwords = {v: secrets.token_hex(16) for v in redis_acl.PASSWORD_VARIABLES.values()}
         self.flower_auth = f"smoke:{secrets.token_hex(8)}"
         self.env = {**os.environ, "PREDQ_ENV_FILE": str(ENV_FILE), "PREDQ_TAG": "lab",
                     "COMPOSE_PROJECT_NAME": PROJECT}
@@ -97,7 +101,8 @@ class Lab:
         self.write_env(worker_monitoring=0)
 
     def write_env(self, worker_monitoring: int) -> None:
-        settings = {"REDIS_PASSWORD": self.password, "CHUNK_ROWS": CHUNK_ROWS, "WORKER_CONCURRENCY": 1,
+        settings = {**self.passwords, "PREDQ_SECRETS_DIR": f"./{SECRETS_DIR}", "CHUNK_ROWS": CHUNK_ROWS,
+                    "WORKER_CONCURRENCY": 1,
                     "TARGET_CHUNK_SECONDS": 0,
                     "WORKER_MONITORING": worker_monitoring, "WEB_CONCURRENCY": 2, "LOG_LEVEL": "INFO",
                     "FLOWER_BASIC_AUTH": self.flower_auth, "LAB_REDIS_PORT": PORTS["redis"],
@@ -106,6 +111,10 @@ class Lab:
         path.parent.mkdir(exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         path.chmod(0o600)
+        folder = REPO / SECRETS_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        redis_acl.write_private(folder / deploy_secrets.API_KEYS, "", deploy_secrets.FILE_MODE)
+        redis_acl.main(["--env-file", str(path), "--out", str(folder / deploy_secrets.REDIS_ACL)])
 
     def compose(self, *args: str, capture: bool = True, check_rc: bool = True) -> str:
         files = [arg for name in self.files for arg in ("-f", name)]

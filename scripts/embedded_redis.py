@@ -11,7 +11,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -25,9 +27,13 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A private Redis on a free port, never one that holds someone's data."""
 
-    def __init__(self, port: int | None = None, appendonly: bool = False, prefer_fake: bool = False) -> None:
+    def __init__(self, port: int | None = None, appendonly: bool = False, prefer_fake: bool = False,
+                 extra_args: Sequence[str] = (), login: tuple[str, str] | None = None) -> None:
+        """`extra_args` go to redis-server (e.g. --aclfile); `login` (user, password) is who `url` logs in as."""
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = list(extra_args)
+        self.login = login
         self.binary = None if prefer_fake else shutil.which("redis-server")
         self.dir = Path(tempfile.mkdtemp(prefix="predq-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
@@ -35,7 +41,8 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f"{quote(self.login[0], safe='')}:{quote(self.login[1], safe='')}@" if self.login else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def kind(self) -> str:
@@ -58,7 +65,7 @@ class EmbeddedRedis:
         """Start redis-server (again, after a stop: same port and directory, so it reloads its append-only file)."""
         args = [self.binary or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.dir),
-                "--maxmemory-policy", "noeviction", "--logfile", str(self.dir / "redis.log")]
+                "--maxmemory-policy", "noeviction", "--logfile", str(self.dir / "redis.log"), *self.extra_args]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _start_fake(self) -> None:

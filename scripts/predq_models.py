@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shared import model_files
 from shared.artifacts import FORMATS
 from shared.errors import ModelLoadError
 from shared.registration import (
@@ -25,7 +26,7 @@ from shared.registration import (
     read_sample,
     register,
 )
-from shared.registry import ModelEntry, ModelRegistry, file_sha256
+from shared.registry import ModelEntry, ModelRegistry
 from shared.settings import Settings
 
 
@@ -57,16 +58,19 @@ def _list(model_dir: Path) -> int:
 
 
 def _verify(model_dir: Path) -> int:
-    """Every version's file against its descriptor's SHA-256; exit 1 when any differs or is missing."""
+    """Every version's file against its descriptor's SHA-256, read as a worker reads it (only from inside
+    MODEL_DIR); exit 1 when any differs, is missing or is refused."""
     registry = ModelRegistry(model_dir, "")
     bad = 0
     for name in registry.names():
         for entry in registry.versions(name):
-            actual = file_sha256(entry.path) if entry.path.is_file() else "missing"
-            ok = actual == entry.sha256
-            bad += not ok
-            print(f"{'ok ' if ok else 'BAD'} {entry.name} v{entry.version} {entry.path.name}"
-                  + ("" if ok else f" (file {actual[:12]}, descriptor {entry.sha256[:12]})"))
+            try:
+                model_files.read_verified(entry.model_dir, entry.folder, entry.file, entry.sha256, entry.label)
+                problem = ""
+            except ModelLoadError as refused:
+                problem = f" ({refused.detail})"
+            bad += bool(problem)
+            print(f"{'BAD' if problem else 'ok '} {entry.name} v{entry.version} {Path(entry.file).name}{problem}")
     return 1 if bad else 0
 
 

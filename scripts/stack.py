@@ -32,10 +32,18 @@ class LocalStack:
 
     def __init__(self, workers: int = 2, port: int | None = None, env: Mapping[str, str] | None = None,
                  redis_url: str | None = None, model_dir: str | None = None, api_workers: int = 2,
-                 log_dir: str | None = None, prefer_fake_redis: bool = False) -> None:
+                 log_dir: str | None = None, prefer_fake_redis: bool = False,
+                 api_env: Mapping[str, str] | None = None, worker_env: Mapping[str, str] | None = None,
+                 worker_heartbeat: bool = False) -> None:
+        """`env` goes to every process; `api_env` and `worker_env` on top of it to the API or the workers only
+        (e.g. each its own REDIS_URL, as with Redis ACL users). `worker_heartbeat` runs Celery's worker heartbeat
+        as the images do (it also flushes buffered task events, which Flower reads)."""
         self.workers = workers
         self.port = port or free_port()
         self.extra_env = dict(env or {})
+        self.api_env = dict(api_env or {})
+        self.worker_env = dict(worker_env or {})
+        self.worker_heartbeat = worker_heartbeat
         self.model_dir = model_dir or Settings.from_env().model_dir
         self.api_workers = api_workers
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="predq-stack-"))
@@ -72,7 +80,7 @@ class LocalStack:
     def start_api(self) -> None:
         args = [str(BIN / "gunicorn"), "api:create_app()", "--config", str(REPO_ROOT / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.api_workers)]
-        self.api = self._spawn(args, "api.log", self.env())
+        self.api = self._spawn(args, "api.log", {**self.env(), **self.api_env})
 
     def restart_api(self, timeout: float = 60.0) -> None:
         """A fresh API process (a clean heap), e.g. to measure one job's memory."""
@@ -84,8 +92,9 @@ class LocalStack:
     def start_worker(self, name: str | None = None) -> subprocess.Popen[bytes]:
         name = name or f"w{len(self.worker_procs) + 1}"
         args = [str(BIN / "celery"), "--quiet", "--app", "worker", "worker", "--concurrency", "1", "--hostname",
-                f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        proc = self._spawn(args, f"worker-{name}.log", {**self.env(), **SINGLE_THREADED})
+                f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                *([] if self.worker_heartbeat else ["--without-heartbeat"])]
+        proc = self._spawn(args, f"worker-{name}.log", {**self.env(), **SINGLE_THREADED, **self.worker_env})
         self.worker_procs.append(proc)
         return proc
 

@@ -7,6 +7,7 @@ but only when their SHA-256 matches the descriptor's: they can run code, so only
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections import OrderedDict
@@ -46,16 +47,21 @@ def read(path: Path, trusted: Sequence[str] | None) -> Any:
     """The estimator in `path`; a skops file whose types are not all in `trusted` is refused.
 
     `trusted=None` trusts whatever a skops file names (registration of a file the operator hands in)."""
-    if format_of(path) == "joblib":
-        return joblib.load(path)
-    import skops.io as sio
+    return loads(path.read_bytes(), format_of(path), trusted)
 
-    needed = sio.get_untrusted_types(file=path)
+
+def loads(data: bytes, fmt: str, trusted: Sequence[str] | None) -> Any:
+    """The estimator in `data`, a file's bytes in format `fmt` (skops or joblib); `trusted` as for `read`."""
+    if fmt == "joblib":
+        return joblib.load(io.BytesIO(data))
+    import skops.io as sio  # here, not at the top: processes that never read a model need not hold it
+
+    needed = sio.get_untrusted_types(data=data)
     if trusted is not None:
         unknown = sorted(set(needed) - set(trusted))
         if unknown:
             raise ModelLoadError(f"the skops file needs types its descriptor does not trust: {', '.join(unknown)}")
-    return sio.load(path, trusted=list(needed))
+    return sio.loads(data, trusted=list(needed))
 
 
 class ModelCache:

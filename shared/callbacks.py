@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import socket
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+from shared.callback_http import pinned_connection
 
 MAX_ATTEMPTS = 5
 """Deliveries tried before a callback is given up (the job lists each one)."""
@@ -24,38 +28,60 @@ MIN_SECRET_LENGTH = 32
 """CALLBACK_SECRET must be at least this long when callbacks are allowed (predq refuses to start otherwise)."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A receiver's 3xx is its answer (not taken, retried): following it would let any allowed host point
-    predq's workers at any other address."""
+@dataclass(frozen=True)
+class Destination:
+    """A callback URL together with the one address its host was checked at. The POST connects to `address`
+    and nowhere else: resolving the name a second time could answer a private address (DNS rebinding)."""
 
-    def redirect_request(self, *_: object, **__: object) -> None:
-        return None
+    scheme: str
+    host: str
+    port: int
+    target: str
+    """The path and query sent in the request line."""
+    address: str
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class CallbackRefusedError(Exception):
+    """A callback URL predq will not POST to; the message says why (shown in the worker's log only)."""
+
+
+Resolver = Callable[..., list[tuple[Any, ...]]]
+"""socket.getaddrinfo's shape: what `destination` resolves hosts with."""
+
+
+def destination(url: str, private_hosts: frozenset[str], resolve: Resolver = socket.getaddrinfo) -> Destination:
+    """Where predq will POST `url`: its host resolved once, every address checked, the first one pinned.
+
+    Refused (CallbackRefusedError) when too long, not http(s), or when the host resolves to an address that is not
+    public (loopback, private, link-local such as the cloud metadata service, reserved) and the host is not in
+    CALLBACK_PRIVATE_HOSTS. Checked at each delivery, since DNS answers change."""
+    if len(url) > MAX_URL_LENGTH:
+        raise CallbackRefusedError(f"the URL is over {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise CallbackRefusedError("the URL is not http(s) or names no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = resolve(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError, UnicodeError):
+        raise CallbackRefusedError("its host does not resolve") from None
+    addresses = [str(info[4][0]).split("%")[0] for info in infos]
+    if not addresses:
+        raise CallbackRefusedError("its host does not resolve")
+    if host not in private_hosts and not all(ipaddress.ip_address(a).is_global for a in addresses):
+        raise CallbackRefusedError("its host resolves to a non-public address (allowed only for hosts in "
+                                   "CALLBACK_PRIVATE_HOSTS)")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Destination(parts.scheme, host, port, target, addresses[0])
 
 
 def refusal(url: str, private_hosts: frozenset[str]) -> str | None:
-    """Why predq will not POST to `url` (None when it may): too long, or its host resolves to an address that
-    is not public (loopback, private, link-local such as the cloud metadata service, reserved) and the host is
-    not in CALLBACK_PRIVATE_HOSTS. Checked at each delivery, since DNS answers change."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"the URL is over {MAX_URL_LENGTH} characters"
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return "the URL names no host"
-    if host in private_hosts:
-        return None
+    """Why predq will not POST to `url`, or None when it may (see `destination`)."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, ValueError, UnicodeError):
-        return "its host does not resolve"
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return "its host resolves to a non-public address (allowed only for hosts in CALLBACK_PRIVATE_HOSTS)"
+        destination(url, private_hosts)
+    except CallbackRefusedError as refused:
+        return str(refused)
     return None
 
 
@@ -77,15 +103,18 @@ def backoff_seconds(attempt: int) -> int:
     return int(2**attempt)
 
 
-def post(url: str, body: bytes, secret: str) -> int:
-    """POST `body` to `url`, signed; the HTTP status, or 0 when no answer came."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "predq-callback",
-        "Predq-Signature": signature(body, secret, int(time.time()))})
+def post(to: Destination, body: bytes, secret: str) -> int:
+    """POST `body`, signed, to the checked address of `to`; the HTTP status, or 0 when no answer came.
+
+    A 3xx is the receiver's answer, never followed: following it would let any allowed host point predq's workers
+    at any other address."""
+    connection = pinned_connection(to.scheme, to.host, to.port, to.address, TIMEOUT_SECONDS)
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except (urllib.error.URLError, OSError):
+        connection.request("POST", to.target, body=body, headers={
+            "Content-Type": "application/json", "User-Agent": "predq-callback",
+            "Predq-Signature": signature(body, secret, int(time.time()))})
+        return int(connection.getresponse().status)
+    except (OSError, http.client.HTTPException):
         return 0
+    finally:
+        connection.close()

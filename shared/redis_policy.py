@@ -12,10 +12,12 @@ log = logging.getLogger(__name__)
 
 
 def check_no_eviction(client: redis.Redis) -> None:
-    """Raise unless Redis's maxmemory-policy is noeviction; warn when it cannot be read."""
+    """Raise unless Redis's maxmemory-policy is noeviction; warn when it cannot be read.
+
+    Read from INFO memory, not CONFIG GET: predq's Redis users may not run CONFIG (scripts/redis_acl.py)."""
     try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-    except redis.exceptions.ResponseError as exc:  # CONFIG disabled, as on some managed Redis
+        policy = client.info("memory").get("maxmemory_policy")
+    except redis.exceptions.ResponseError as exc:  # INFO refused, as on some managed Redis
         log.warning("cannot read Redis's maxmemory-policy (%s); make sure it is noeviction", exc)
         return
     if isinstance(policy, bytes):

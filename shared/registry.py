@@ -13,7 +13,7 @@ from typing import Any
 
 import sklearn
 
-from shared import artifacts
+from shared import artifacts, model_files
 from shared.artifacts import ModelCache
 from shared.errors import ModelLoadError, ModelNotFoundError
 from shared.schema import Schema, SchemaError, is_all_number, numeric_schema, parse_schema
@@ -32,7 +32,11 @@ class ModelEntry:
 
     name: str
     version: int
-    path: Path
+    model_dir: Path
+    """The MODEL_DIR the entry was read from: its file is loaded only from inside it."""
+    folder: Path
+    file: str
+    """The descriptor's `file`: a bare name in `folder` (anything else is refused when loaded)."""
     sha256: str
     task: str
     features: tuple[str, ...]
@@ -43,6 +47,15 @@ class ModelEntry:
     schema: Schema = ()
     trusted_types: tuple[str, ...] | None = None
     """The types a skops file may hold; None for joblib files (their hash is what is trusted)."""
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.file
+
+    @property
+    def label(self) -> str:
+        """The model as messages name it (never with a path)."""
+        return f"{self.name} v{self.version}"
 
     @property
     def n_features(self) -> int:
@@ -81,7 +94,8 @@ def read_entry(name: str, version: int, folder: Path) -> ModelEntry:
     # Descriptors written before schemas existed describe array models: all numbers, nullable as a whole.
     schema = (parse_schema(desc["schema"], features) if "schema" in desc
               else numeric_schema(features, bool(desc["handles_missing"])))
-    return ModelEntry(name=name, version=version, path=folder / desc.get("file", MODEL_FILE),
+    return ModelEntry(name=name, version=version, model_dir=folder.parent.parent, folder=folder,
+                      file=str(desc.get("file", MODEL_FILE)),
                       sha256=desc["sha256"], task=desc["task"], features=features,
                       classes=tuple(classes) if classes is not None else None,
                       methods=tuple(desc["methods"]), handles_missing=any(c.nullable for c in schema),
@@ -189,14 +203,16 @@ def load_estimator(entry: ModelEntry) -> Any:
 
 
 def _load_checked(entry: ModelEntry) -> Any:
-    if not entry.path.is_file():
-        raise ModelLoadError(f"the file of model {entry.name} v{entry.version} is missing")
-    actual = file_sha256(entry.path)
-    if actual != entry.sha256:
-        raise ModelLoadError(f"the file of model {entry.name} v{entry.version} has SHA-256 {actual}, "
-                             f"not {entry.sha256} as registered")
-    artifacts.version_warning(entry.sklearn_version, f"{entry.name} v{entry.version}")
-    return artifacts.read(entry.path, entry.trusted_types)
+    """Read once from inside MODEL_DIR, hashed, then loaded from those very bytes (see shared.model_files)."""
+    data = model_files.read_verified(entry.model_dir, entry.folder, entry.file, entry.sha256, entry.label)
+    artifacts.version_warning(entry.sklearn_version, entry.label)
+    try:
+        return artifacts.loads(data, artifacts.format_of(Path(entry.file)), entry.trusted_types)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # a file that hashes right but does not load (a damaged registration, a missing class)
+        log.warning("model %s: %s does not load: %s: %s", entry.label, entry.path, type(exc).__name__, exc)
+        raise ModelLoadError(f"the file of model {entry.label} does not load ({type(exc).__name__})") from exc
 
 
 def model_methods(estimator: Any) -> list[str]:

@@ -21,13 +21,14 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
         return "gone"
     body = orjson.dumps(full_job_resource(svc.store, job, svc.settings.inline_results_max),
                         option=orjson.OPT_SERIALIZE_NUMPY)
-    refused = callbacks.refusal(job.callback_url, svc.settings.private_callback_hosts())
-    if refused is not None:  # never asked again: where the URL points does not change between attempts
+    try:  # resolved and checked once; the POST goes to the very address checked (no second DNS answer)
+        to = callbacks.destination(job.callback_url, svc.settings.private_callback_hosts())
+    except callbacks.CallbackRefusedError as refused:  # never asked again: the URL points where it points
         log.warning("callback of job %s not sent: %s", job_id, refused)
         svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt, "status_code": None,
                                            "at": rfc3339(time.time())})
         return "refused"
-    status = callbacks.post(job.callback_url, body, _signing_secret(svc, job.owner))
+    status = callbacks.post(to, body, _signing_secret(svc, job.owner))
     svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
                                        "status_code": status or None, "at": rfc3339(time.time())})
     if 200 <= status < 300:

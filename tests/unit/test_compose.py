@@ -72,11 +72,24 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
 
 
 def stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    """Each stage's instructions, from its FROM; the global ARGs before the first FROM are left out."""
     found: list[list[tuple[str, str]]] = []
     for pair in instructions(dockerfile):
         if pair[0] == "FROM":
             found.append([])
-        found[-1].append(pair)
+        if found:
+            found[-1].append(pair)
+    return found
+
+
+def global_args(dockerfile: str) -> dict[str, str]:
+    """The ARGs before the first FROM (the ones a FROM line may use), with their defaults."""
+    found = {}
+    for word, args in instructions(dockerfile):
+        if word == "FROM":
+            break
+        name, _, default = args.partition("=")
+        found[name] = default.strip('"')
     return found
 
 
@@ -102,32 +115,55 @@ def env_example() -> dict[str, str]:
 def test_redis_publishes_no_port_and_keeps_its_data() -> None:
     redis = services()["redis"]
     assert "ports" not in redis and "network_mode" not in redis
-    assert redis["image"].startswith("redis:7")
+    assert redis["image"] == "${REDIS_IMAGE:-redis:7.2-alpine}"
     assert "redis-data:/data" in redis["volumes"]
     assert "redis-data" in compose()["volumes"]
 
 
-def test_redis_is_durable_refuses_eviction_and_wants_a_password() -> None:
+def test_redis_is_durable_refuses_eviction_and_loads_its_users_from_a_secret_not_its_command_line() -> None:
     for name in ("docker-compose.yml", "docker-compose.host.yml"):
         argv = [str(a) for a in services(name)["redis"]["command"]]
         options = dict(zip(argv[1::2], argv[2::2], strict=False))
         assert options["--appendonly"] == "yes", name
         assert options["--appendfsync"] == "everysec", name
         assert options["--maxmemory-policy"] == "noeviction", name
-        assert options["--requirepass"].startswith("${REDIS_PASSWORD:?"), name
+        assert options["--aclfile"] == "/run/secrets/redis_users", name
         assert options["--protected-mode"] == "yes", name
-
-
-def test_redis_is_healthy_only_when_it_answers_with_the_password() -> None:
+        assert not [a for a in argv if "requirepass" in a or "PASSWORD" in a], f"{name}: a password on the command line"
     redis = services()["redis"]
-    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
-    assert redis["environment"]["REDISCLI_AUTH"] == "${REDIS_PASSWORD}"
+    assert redis["secrets"] == ["redis_users"] and "environment" not in redis
+    assert compose()["secrets"]["redis_users"] == {"file": "${PREDQ_SECRETS_DIR:-./secrets}/redis-users.acl"}
 
 
-def test_the_app_reaches_redis_by_name_with_the_password() -> None:
-    for name in ("api", "worker"):
-        url = services()[name]["environment"]["REDIS_URL"]
-        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379/0", url)
+def test_redis_is_healthy_when_it_answers_and_needs_no_password_to_say_so() -> None:
+    for name in ("docker-compose.yml", "docker-compose.host.yml"):
+        check = " ".join(services(name)["redis"]["healthcheck"]["test"])
+        assert "redis-cli" in check and "ping | grep -q NOAUTH" in check and "PASSWORD" not in check, name
+
+
+@pytest.mark.parametrize(("service", "user", "variable"), [("api", "predq-api", "REDIS_API_PASSWORD"),
+                                                           ("worker", "predq-worker", "REDIS_WORKER_PASSWORD")])
+def test_each_app_service_reaches_redis_by_name_as_its_own_acl_user(service: str, user: str, variable: str) -> None:
+    url = services()[service]["environment"]["REDIS_URL"]
+    assert re.fullmatch(rf"redis://{user}:\$\{{{variable}:\?[^}}]+\}}@redis:6379/0", url), url
+    host_url = services("docker-compose.host.yml")[service]["environment"]["REDIS_URL"]
+    assert host_url.startswith(f"redis://{user}:${{{variable}:?")
+
+
+def test_flower_gets_only_its_broker_url_as_its_own_user_its_port_and_its_login() -> None:
+    flower = services()["flower"]
+    assert "env_file" not in flower, "Flower must not see the other services' settings and secrets"
+    assert set(flower["environment"]) == {"CELERY_BROKER_URL", "FLOWER_PORT", "FLOWER_BASIC_AUTH"}
+    assert flower["environment"]["CELERY_BROKER_URL"].startswith("redis://predq-flower:${REDIS_FLOWER_PASSWORD:?")
+    assert "secrets" not in flower
+
+
+def test_the_acl_users_compose_logs_in_as_are_the_ones_the_acl_file_defines() -> None:
+    from scripts.redis_acl import PASSWORD_VARIABLES, USERS
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    for component, user in USERS.items():
+        assert f"redis://{user}:${{{PASSWORD_VARIABLES[component]}" in text
 
 
 # ---------------------------------------------------------------- API and workers
@@ -176,10 +212,12 @@ def test_compose_healthchecks_are_the_images_own(service: str) -> None:
 
 def test_every_setting_is_in_env_example() -> None:
     listed = env_example()
-    composed = {"REDIS_URL", "MODEL_DIR"}  # the compose files set these
+    composed = {"REDIS_URL", "MODEL_DIR", "API_KEYS_FILE"}  # the compose files set these
     missing = {f.name.upper() for f in fields(Settings)} - composed - set(listed)
     assert not missing, f".env.example lacks {sorted(missing)}"
-    assert listed["REDIS_PASSWORD"] == "", "no default password: `make up` or the user sets one"
+    for variable in ("REDIS_API_PASSWORD", "REDIS_WORKER_PASSWORD", "REDIS_FLOWER_PASSWORD"):
+        assert listed[variable] == "", "no default password: `make up` or the user sets one"
+    assert "REDIS_PASSWORD" not in listed
 
 
 def test_every_compose_variable_is_in_env_example() -> None:
@@ -200,10 +238,27 @@ def test_monitoring_profile_adds_flower_prometheus_and_grafana_on_loopback() -> 
         assert services()[name]["healthcheck"]["test"][0] == "CMD", name
 
 
-def test_monitoring_mounts_exist_and_images_are_pinned() -> None:
+@pytest.mark.parametrize("service", IMAGES)
+def test_compose_builds_predq_s_images_on_the_base_image_env_names(service: str) -> None:
+    args = services()[service]["build"]["args"]
+    assert args["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"
+    assert env_example()["PYTHON_IMAGE"] == "python:3.11-slim"
+
+
+def test_third_party_images_are_pinned_and_can_be_pinned_by_digest() -> None:
+    """A tag the lab's engine can resolve by default; .env pins a digest (name:tag@sha256:…) where the registry
+    gives one: each image is a ${VARIABLE:-name:tag} listed in .env.example."""
+    listed = env_example()
+    for name, variable in (("redis", "REDIS_IMAGE"), ("prometheus", "PROMETHEUS_IMAGE"), ("grafana", "GRAFANA_IMAGE")):
+        match = re.fullmatch(r"\$\{(\w+):-([\w./-]+:v?\d+\.\d+(?:\.\d+)?(?:-\w+)?)\}", services()[name]["image"])
+        assert match and match.group(1) == variable, services()[name]["image"]
+        assert listed[variable] == match.group(2)
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+(@sha256:[0-9a-f]{64})?", listed[variable])
+
+
+def test_monitoring_mounts_exist() -> None:
     for name in ("prometheus", "grafana"):
         spec = services()[name]
-        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", spec["image"]), spec["image"]
         for volume in spec["volumes"]:
             source = volume.split(":")[0]
             if source.startswith("./"):
@@ -253,7 +308,8 @@ def test_images_run_as_a_numeric_non_root_user(dockerfile: str) -> None:
 def test_images_are_multi_stage_from_python_slim_with_an_exec_form_cmd_and_a_healthcheck(dockerfile: str) -> None:
     built = stages(dockerfile)
     assert len(built) >= 2
-    assert all(stage[0][1].split()[0] in ("python:3.11-slim", "builder") for stage in built)
+    assert all(stage[0][1].split()[0] in ("${PYTHON_IMAGE}", "builder") for stage in built)
+    assert global_args(dockerfile) == {"PYTHON_IMAGE": "python:3.11-slim"}, "pinnable by digest, slim by default"
     assert isinstance(json.loads(final(dockerfile, "CMD")), list), "exec form: the signal reaches the service"
     assert healthcheck_argv(dockerfile)
 
@@ -310,6 +366,34 @@ def test_every_service_has_memory_and_pids_limits() -> None:
     for name, service in services().items():
         assert service.get("mem_limit"), name
         assert int(service.get("pids_limit", 0)) > 0, name
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_api_keys_reach_the_app_containers_as_a_docker_secret_file_not_an_env_var(service: str) -> None:
+    spec = services()[service]
+    assert spec["secrets"] == ["api_keys"]
+    assert spec["environment"]["API_KEYS_FILE"] == "/run/secrets/api_keys"
+    assert "API_KEYS" not in spec["environment"]
+    assert compose()["secrets"]["api_keys"] == {"file": "${PREDQ_SECRETS_DIR:-./secrets}/api_keys"}
+    assert "API_KEYS_FILE" not in env_example(), "compose sets it; .env must not point it elsewhere"
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_app_services_do_not_learn_the_other_services_passwords_from_env(service: str) -> None:
+    environment = services()[service]["environment"]
+    for variable in ("REDIS_API_PASSWORD", "REDIS_WORKER_PASSWORD", "REDIS_FLOWER_PASSWORD", "FLOWER_BASIC_AUTH",
+                     "GRAFANA_ADMIN_PASSWORD"):
+        assert environment[variable] == "", f"{service} would get {variable} from .env"
+
+
+def test_the_secrets_folder_is_git_ignored() -> None:
+    assert "secrets/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_make_up_writes_the_secrets_before_it_starts_the_stack() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^up: \.env secrets ##", makefile, re.M)
+    assert re.search(r"^secrets: \.env ##.*\n\t\$\(PYTHON\) -m scripts\.deploy_secrets", makefile, re.M)
 
 
 def test_the_api_container_is_read_only_with_a_tmpfs_and_redis_is_in_protected_mode() -> None:

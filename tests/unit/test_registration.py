@@ -75,6 +75,18 @@ def test_verify_names_a_file_that_changed(tmp_path: Path, capsys: pytest.Capture
     assert "BAD lr v1" in capsys.readouterr().out
 
 
+def test_verify_refuses_a_file_symlinked_out_of_the_model_dir(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    joblib.dump(LogisticRegression().fit(X, [0, 1, 1, 0]), tmp_path / "lr.joblib")
+    store = str(tmp_path / "m")
+    main(["--model-dir", store, "register", str(tmp_path / "lr.joblib"), "--name", "lr"])
+    path = ModelRegistry(store, "lr").get("lr").path
+    path.rename(tmp_path / "outside.skops")
+    path.symlink_to(tmp_path / "outside.skops")  # the same bytes: only where they live is wrong
+    assert main(["--model-dir", store, "verify"]) == 1
+    assert "leads outside MODEL_DIR" in capsys.readouterr().out
+
+
 def test_a_sample_without_the_models_columns_is_refused(tmp_path: Path) -> None:
     frame = churn_frame(200, seed=3)
     model = churn_pipeline(LogisticRegression(max_iter=500)).fit(frame, churn_labels(frame))
