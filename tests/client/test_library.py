@@ -157,11 +157,21 @@ def test_a_retried_submission_makes_one_job(predq: Client) -> None:
     assert first.job_id == second.job_id
 
 
-def test_jobs_by_reference_surface_the_services_answer(predq: Client) -> None:
-    # The service does not read storage yet, and none is allowed by default: either way a refusal.
+def test_a_job_by_reference_answers_as_its_rows_uploaded(predq: Client, stack_models: Path, tmp_path: Path) -> None:
+    X = iris_rows(30)
+    source = write_parquet(tmp_path / "rows.parquet", X)
+    job = predq.submit_uri(f"file://{source}", output_uri=f"file://{tmp_path}/scores/", model="iris",
+                           method="predict_proba")
+    final = predq.wait(job.job_id, timeout=120)
+    assert final.status == "succeeded"
+    assert final.raw["output"]["files"][-1] == "_predq.json"
+    assert_results(list(predq.results(job.job_id)), expected(stack_models, "2", "predict_proba", X))
+
+
+def test_a_uri_the_service_does_not_allow_is_refused_naming_the_setting(predq: Client) -> None:
     with pytest.raises(RefusedError) as refused:
         predq.submit_uri("s3://predq-client-tests/rows.parquet", model="iris")
-    assert refused.value.status in (400, 422) and refused.value.problem.detail
+    assert refused.value.status == 422 and "STORAGE_ALLOWED_PREFIXES" in refused.value.problem.detail
 
 
 def test_jobs_and_models_list(predq: Client) -> None:
