@@ -26,6 +26,7 @@ from shared.idempotency import IdempotencyStore
 from shared.ingest import Heartbeat, Ingests
 from shared.job import Job, JobStatus
 from shared.metrics import MetricsRecorder, record_job_end
+from shared.overlap import Overlap, OverlapContext
 from shared.queue import ChunkQueue, Lane
 from shared.quotas import KeyQuotas
 from shared.resource import job_resource
@@ -96,7 +97,8 @@ class Lifecycle:
         self._check_room(owner, idempotent)
         job_id = new_job_id()
         chunk_rows = self.sizer.rows_for(batch.model.ref(), len(batch.model.features))
-        overlap = Overlap(self, owner, batch, job_id, chunk_rows)
+        overlap = Overlap(OverlapContext(self.ingests, self.scheduler, self._dispatch_quietly,
+                                         self.settings.small_job_rows), owner, batch, job_id, chunk_rows)
         writer = ChunkWriter(self.store, job_id, chunk_rows, list(batch.model.features),
                              before_store=overlap.storing, after_store=overlap.stored)
         overlap.writer = writer
@@ -393,49 +395,3 @@ class Lifecycle:
 
     def _patiently(self, call: Callable[[], T]) -> T:
         return patiently(call, self.redis_patience)
-
-
-class Overlap:
-    """One submission while its body is read: known to Redis as in progress, and once it passes
-    SMALL_JOB_ROWS rows, scored as it arrives under a hidden record that its acceptance makes the job."""
-
-    def __init__(self, lifecycle: Lifecycle, owner: str, batch: Batch, job_id: str, chunk_rows: int) -> None:
-        self.lifecycle = lifecycle
-        self.chunk_rows = chunk_rows
-        self.owner = owner
-        self.batch = batch
-        self.job_id = job_id
-        self.created_at = time.time()
-        self.writer: ChunkWriter | None = None
-        self.started = False
-        self.ready = 0
-
-    def job(self, rows: int, chunks: int) -> Job:
-        """The job as its acceptance records it."""
-        classes = list(self.batch.model.classes) if self.batch.model.classes is not None else None
-        bulk = self.started or rows > self.lifecycle.settings.small_job_rows
-        return Job(job_id=self.job_id, owner=self.owner, status=JobStatus.QUEUED, model=self.batch.model.ref(),
-                   method=self.batch.method, rows=rows, chunk_rows=self.chunk_rows,
-                   chunks_total=chunks, rows_done=0, chunks_done=0, created_at=self.created_at, started_at=None,
-                   finished_at=None, error=None, metadata=self.batch.metadata, classes=classes,
-                   callback_url=self.batch.callback_url, bulk=bulk, chunks_dispatched=0 if bulk else chunks,
-                   request_id=logs.current("request_id"), passthrough=list(self.batch.passthrough))
-
-    def storing(self, chunks: int) -> None:
-        """Announced before the write, so a process that dies mid-write leaves nothing the sweeper misses."""
-        self.lifecycle.ingests.stored(self.job_id, chunks)
-
-    def stored(self, chunks: int) -> None:
-        rows = self.writer.rows if self.writer is not None else 0
-        if not self.started and rows <= self.lifecycle.settings.small_job_rows:
-            return
-        scheduler = self.lifecycle.scheduler
-        if not self.started:
-            hidden = self.job(rows, chunks)
-            self.lifecycle.ingests.open_hidden(hidden, chunks)
-            scheduler.add(hidden, chunks)
-            self.started = True
-        else:
-            scheduler.more_ready(self.job_id, chunks - self.ready)
-        self.ready = chunks
-        self.lifecycle._dispatch_quietly()
