@@ -43,6 +43,11 @@ class InputPlan:
     def rows(self) -> int:
         return self.offsets[-1]
 
+    @property
+    def largest_chunk(self) -> int:
+        """The job's `chunk_rows`: its chunks follow the input's row groups, so they may differ."""
+        return max((b - a for a, b in zip(self.offsets, self.offsets[1:], strict=False)), default=1)
+
     def add(self, segment: dict[str, Any], rows: int) -> None:
         self.segments.append(segment)
         self.offsets.append(self.offsets[-1] + rows)

@@ -39,7 +39,7 @@ def planned_job(ref: Reference, owner: str, policy: StoragePolicy, chunk_rows: i
     chunks = len(plan.segments)
     model = ref.model
     job = Job(job_id=new_job_id(), owner=owner, status=JobStatus.QUEUED, model=model.ref(), method=ref.method,
-              rows=plan.rows, chunk_rows=chunk_rows, chunks_total=chunks, rows_done=0, chunks_done=0,
+              rows=plan.rows, chunk_rows=plan.largest_chunk, chunks_total=chunks, rows_done=0, chunks_done=0,
               created_at=time.time(), started_at=None, finished_at=None, error=None, metadata=ref.metadata,
               classes=list(model.classes) if model.classes is not None else None, callback_url=ref.callback_url,
               bulk=bulk, chunks_dispatched=0 if bulk else chunks, request_id=logs.current("request_id"),
