@@ -7,7 +7,7 @@ manifest written). The two-core limit, measured in the same run, is two processe
 half of the row groups, convert them as a worker does and call predict. Redis's used_memory_peak shows that the
 rows never pass through it. A benchmark: it asserts nothing about speed.
 
-    python -m scripts.bench_reference [--rows 20000000] [--row-group 1048576]
+    python -m scripts.bench_reference [--rows 20000000] [--row-group 1048576] [--models bench-logreg]
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--row-group", type=int, default=1 << 20, help="rows per row group (pyarrow's default)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     args = parser.parse_args(argv)
     path = data_file(args.rows, args.row_group)
     figures: dict[str, Any] = {"rows": args.rows, "row_group": args.row_group, "date": time.strftime("%Y-%m-%d"),
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"by reference: {args.rows:,} rows x {len(FEATURES)} in {path.name} ({figures['file_mb']:,} MB), "
           f"2 workers; load average {figures['load_1m']}")
     with LocalStack(workers=2, env=local_storage(DATA)) as stack, Client(stack.base_url, timeout=600) as predq:
-        for name in MODELS:
+        for name in args.models:
             seconds, job = by_reference(stack, predq, name, path, DATA / f"out-{name}")
             manifest = json.loads((DATA / f"out-{name}" / "_predq.json").read_text())
             if manifest["rows"] != args.rows:

@@ -331,6 +331,8 @@ class Lifecycle:
         ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.SUCCEEDED, now=now))
         if ending.by_this_call:
             self._ended(job, JobStatus.SUCCEEDED)
+        elif ending.status is not JobStatus.SUCCEEDED:  # cancelled meanwhile: a manifest claims success
+            self.stored.withdraw_manifest(job)
         return ending
 
     def _observe_cost(self, job: Job, seconds: float, rows: int) -> None:

@@ -93,6 +93,11 @@ class StoredChunks:
         rows = [stop - start for start, stop in (job.chunk_bounds(i) for i in range(job.chunks_total))]
         parts.write_manifest(self.policy.filesystem(job.output["uri"]), job.output["path"], resource, rows)
 
+    def withdraw_manifest(self, job: Job) -> None:
+        """The job ended otherwise (cancelled) while its manifest was written: no manifest for it."""
+        assert job.output is not None
+        parts.remove_manifest(self.policy.filesystem(job.output["uri"]), job.output["path"])
+
 
 def _shifted(exc: PredqError, first: int) -> str:
     """A validation problem of a chunk, its rows counted from the start of the whole input."""

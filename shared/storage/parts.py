@@ -7,6 +7,7 @@ a worker died overwrites its own part, so the manifest names every part exactly 
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import secrets
 from collections.abc import Callable
@@ -65,6 +66,11 @@ def write_manifest(fs: pafs.FileSystem, folder: str, resource: dict[str, Any], r
     files = [{"name": part_name(i), "rows": n} for i, n in enumerate(rows)]
     document = {"job": resource, "rows": sum(rows), "files": files}
     _write_whole(fs, folder, MANIFEST, lambda out: out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2)))
+
+
+def remove_manifest(fs: pafs.FileSystem, folder: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_file(posixpath.join(folder, MANIFEST))
 
 
 def holds_files(fs: pafs.FileSystem, folder: str) -> bool:

@@ -76,3 +76,18 @@ def test_the_sweeper_seals_a_job_whose_last_chunk_was_recorded_by_a_worker_that_
     sealed = stack.client.get(f"/jobs/{job['job_id']}").get_json()
     assert sealed["status"] == "succeeded"
     assert json.loads((storage / "out" / "_predq.json").read_text())["rows"] == len(ROWS)
+
+
+def test_a_job_cancelled_while_it_is_sealed_keeps_no_manifest(stack: Stack, storage: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    job = _submit(stack, storage)
+    real = StoredChunks.write_manifest
+    monkeypatch.setattr(StoredChunks, "write_manifest", lambda *args: (_ for _ in ()).throw(SystemExit("died")))
+    with pytest.raises(SystemExit):
+        stack.run()
+    monkeypatch.setattr(StoredChunks, "write_manifest", real)
+    record = stack.store.get(job["job_id"])
+    assert stack.client.delete(f"/jobs/{job['job_id']}").status_code == 200
+    stack.services.lifecycle.seal(record)  # a sealer that read the job before the cancel
+    assert stack.client.get(f"/jobs/{job['job_id']}").get_json()["status"] == "cancelled"
+    assert not (storage / "out" / "_predq.json").exists()
