@@ -14,21 +14,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.parsing.columns import RowSpec, check_table, column_type_error
-from shared.parsing.parquet import BATCH_ROWS, open_parquet
+from shared.parsing.parquet import BATCH_ROWS
+from shared.parsing.parquet_file import open_parquet, read_batches
 from shared.parsing.rows import ErrorCollector
 from shared.parsing.uniform import Uniform
 from shared.schema import Column
 
 
-def iter_typed_parquet(file: BinaryIO, spec: RowSpec) -> Iterator[pa.Table]:
+def iter_typed_parquet(file: BinaryIO, spec: RowSpec, max_rows: int | None = None) -> Iterator[pa.Table]:
     """Validated tables: the schema's columns, cast, then the pass-through columns as they are."""
-    parquet = open_parquet(file)
+    parquet = open_parquet(file, max_rows)
     _check_columns(parquet.schema_arrow, spec)
     wanted = [*spec.names, *spec.passthrough]
     errors = ErrorCollector()
     uniform = Uniform(errors)
     rows_before = 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+    for batch in read_batches(parquet, wanted, BATCH_ROWS):
         table = pa.Table.from_batches([batch])
         cast = [_cast(table.column(c.name), c, rows_before, errors) for c in spec.schema]
         table = pa.table([*cast, *(table.column(n) for n in spec.passthrough)], names=wanted)

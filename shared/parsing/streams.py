@@ -11,6 +11,10 @@ from shared.errors import BadRequestError, PayloadTooLargeError
 BLOCK_BYTES = 4 << 20
 """Bytes read per block: large enough for fast parsing, small enough to keep memory flat."""
 
+MAX_LINE_BYTES = 4 << 20
+"""The longest line (one CSV or NDJSON row) a body may hold: past it, a 413 rather than a buffer that grows
+with whatever a client sends without a newline."""
+
 
 class LimitedReader:
     """A body stream that refuses to read past `max_bytes` (a 413) and hashes what it reads."""
@@ -37,24 +41,32 @@ class LimitedReader:
             pass
 
 
-def line_blocks(stream: BinaryIO | LimitedReader, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """(number of the block's first line, counted from 1; block) for blocks that end at a line end."""
-    carry = b""
+def line_blocks(stream: BinaryIO | LimitedReader, block_bytes: int = BLOCK_BYTES,
+                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(number of the block's first line, counted from 1; block) for blocks that end at a line end.
+
+    A line still open is kept as pieces, joined once when its end arrives (joining at every read would copy
+    it again each time: quadratic in a body without newlines), and it may grow to `max_line_bytes` only.
+    """
+    pending: list[bytes] = []
+    pending_bytes = 0
     line = 1
-    while True:
-        data = stream.read(block_bytes)
-        if not data:
-            break
-        data = carry + data
+    while data := stream.read(block_bytes):
         cut = data.rfind(b"\n")
         if cut < 0:
-            carry = data
+            pending.append(data)
+            pending_bytes += len(data)
+            if pending_bytes > max_line_bytes:
+                raise PayloadTooLargeError(f"line {line} is longer than {max_line_bytes} bytes (a row is a line; "
+                                           "no row needs that much)")
             continue
-        block, carry = data[: cut + 1], data[cut + 1 :]
+        block = b"".join([*pending, data[: cut + 1]])
+        pending, pending_bytes = [data[cut + 1 :]], len(data) - cut - 1
         yield line, block
         line += block.count(b"\n")
-    if carry.strip():
-        yield line, carry + b"\n"
+    tail = b"".join(pending)
+    if tail.strip():
+        yield line, tail + b"\n"
 
 
 def utf8(block: bytes, first_line: int) -> str:
