@@ -45,20 +45,23 @@ def line_blocks(stream: BinaryIO | LimitedReader, block_bytes: int = BLOCK_BYTES
                 max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
     """(number of the block's first line, counted from 1; block) for blocks that end at a line end.
 
-    A line still open is kept as pieces, joined once when its end arrives (joining at every read would copy
-    it again each time: quadratic in a body without newlines), and it may grow to `max_line_bytes` only.
+    A line still open at the end of a read is kept as pieces and joined once its end arrives (joining at
+    every read would copy it again each time: quadratic in a body without newlines); it may grow to
+    `max_line_bytes` only. A line inside one read is at most `block_bytes` long, so `block_bytes` should
+    not exceed `max_line_bytes`.
     """
     pending: list[bytes] = []
     pending_bytes = 0
     line = 1
     while data := stream.read(block_bytes):
         cut = data.rfind(b"\n")
+        ends = len(data) if cut < 0 else data.find(b"\n")  # where the open line ends in this read
+        if pending_bytes + ends > max_line_bytes:
+            raise PayloadTooLargeError(f"line {line} is longer than {max_line_bytes} bytes (MAX_LINE_BYTES: a row "
+                                       "is a line, and no row needs that much)")
         if cut < 0:
             pending.append(data)
             pending_bytes += len(data)
-            if pending_bytes > max_line_bytes:
-                raise PayloadTooLargeError(f"line {line} is longer than {max_line_bytes} bytes (a row is a line; "
-                                           "no row needs that much)")
             continue
         block = b"".join([*pending, data[: cut + 1]])
         pending, pending_bytes = [data[cut + 1 :]], len(data) - cut - 1
