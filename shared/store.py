@@ -124,6 +124,12 @@ class Page:
     cursor: str | None
 
 
+MAX_SCANNED_PER_PAGE = 1_000
+"""GET /jobs reads at most this many of a key's jobs (beyond the page itself) per request: with ?status= a
+status few jobs have would otherwise read every job the key has. The page then ends early, maybe empty,
+with a `next` link that goes on from where the scan stopped."""
+
+
 class JobStore:
     """Every read and write of job state; the only module that knows the job keys' layout."""
 
@@ -258,13 +264,18 @@ class JobStore:
         found: list[Job] = []
         listing = owner_key(owner)
         top: float | str = f"({cursor!r}" if cursor is not None else "+inf"
+        scanned, last = 0, 0.0
         while len(found) <= limit:
+            if scanned >= MAX_SCANNED_PER_PAGE:  # a rare status: end the page here, the next link goes on
+                return Page(found, repr(last))
             batch = cast(list[tuple[bytes, float]],
                          self.redis.zrevrangebyscore(listing, top, "-inf", start=0, num=200, withscores=True))
             if not batch:
                 break
+            scanned += len(batch)
             found.extend(self._jobs_in(listing, batch, status, limit + 1 - len(found)))
-            top = f"({batch[-1][1]!r}"
+            last = batch[-1][1]
+            top = f"({last!r}"
         jobs = found[:limit]
         more = len(found) > limit
         return Page(jobs, self._order_of(listing, jobs[-1].job_id) if more and jobs else None)
