@@ -195,8 +195,10 @@ class JobStore:
         """What a job's acceptance writes besides its record: the owner's listing, the active set, the order."""
         return [owner_key(owner), ACTIVE, key("order")]
 
-    def active_job_ids(self) -> list[str]:
-        return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, 0, -1))]
+    def active_job_ids(self, start: int = 0, count: int | None = None) -> list[str]:
+        """Jobs not yet terminal, oldest first: all of them, or `count` from rank `start`."""
+        stop = -1 if count is None else start + count - 1
+        return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, start, stop))]
 
     def forget_active(self, job_id: str) -> None:
         self.redis.zrem(ACTIVE, job_id)
