@@ -28,6 +28,8 @@ TRUE = ("true", "True", "TRUE", "1")
 FALSE = ("false", "False", "FALSE", "0")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+(?:\.0*)?")
+_INT64_DIGITS = 19
+"""A 64-bit integer has at most this many digits."""
 
 
 def iter_typed_csv(stream: BinaryIO | LimitedReader, spec: RowSpec,
@@ -122,8 +124,11 @@ def _convert(text: str, column: Column, max_string_bytes: int) -> Any:
     if column.type == "number":
         return float(text) if _NUMBER.fullmatch(text) else None
     if column.type == "integer":
-        number = int(text.split(".")[0]) if _INTEGER.fullmatch(text) else None
-        return number if number is not None and abs(number) < 2**63 else None
+        whole = text.split(".")[0]
+        if not _INTEGER.fullmatch(text) or len(whole.lstrip("+-")) > _INT64_DIGITS:
+            return None  # the length first: int() of thousands of digits is slow, and refused past 4,300
+        number = int(whole)
+        return number if abs(number) < 2**63 else None
     if column.type == "boolean":
         lowered = text.lower()
         return True if lowered in ("true", "1") else False if lowered in ("false", "0") else None

@@ -133,6 +133,12 @@ BOMBS = [
     Bomb("csv typed model 400-digit integer", CSV,
          b"plan,region,tenure_months,monthly_fee,autopay\nbasic,north," + b"9" * 400 + b",10,true\n", 422,
          "expected an integer", query={"model": "churn"}),
+    Bomb("csv typed model 5000-digit integer", CSV,
+         b"plan,region,tenure_months,monthly_fee,autopay\nbasic,north," + b"9" * 5000 + b",10,true\n", 422,
+         "expected an integer", query={"model": "churn"}),
+    Bomb("csv typed model 5000-digit integer with .0", CSV,
+         b"plan,region,tenure_months,monthly_fee,autopay\nbasic,north," + b"9" * 5000 + b".0,10,true\n", 422,
+         "expected an integer", query={"model": "churn"}),
     Bomb("csv typed header of 100k columns", CSV, (",".join(f"c{i}" for i in range(100_000)) + "\n").encode(), 422,
          f"at most {MAX_BODY_COLUMNS}", query={"model": "churn", "extra_columns": "ignore"}),
     # Parquet

@@ -133,17 +133,34 @@ def test_every_documented_operation_answers_as_documented_and_never_5xx(
     assert tally.cases >= len(operations) * FUZZ_CASES_PER_OPERATION
 
 
+CHURN = ("plan", "region", "tenure_months", "monthly_fee", "autopay")
+"""The typed demo model's columns (string, nullable string, integer, number, boolean): the typed parsers."""
+MODELS = {"iris": FEATURES, "churn": CHURN}
+
 CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(2**70), max_value=2**70),
-    st.booleans(), st.none(), st.text(max_size=20), st.just("1e999999"), st.just("9" * 400))
-VALID_ROWS = st.lists(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=4, max_size=4), min_size=1,
-                      max_size=8)
-"""Rows the default model takes: some bodies must pass, so the accepting path is fuzzed too."""
-ROWS = st.one_of(VALID_ROWS, st.lists(st.one_of(st.lists(CELLS, min_size=0, max_size=6),
-                                                st.dictionaries(st.sampled_from([*FEATURES, "x", ""]), CELLS,
-                                                                max_size=6)),
-                                      min_size=0, max_size=8))
-NAMES = st.lists(st.one_of(st.sampled_from(FEATURES), st.text(max_size=12)), min_size=0, max_size=7)
+    st.booleans(), st.none(), st.text(max_size=20), st.just("1e999999"), st.just("9" * 5000))
+VALID_ROWS = {
+    "iris": st.lists(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=4, max_size=4), min_size=1,
+                     max_size=8),
+    "churn": st.lists(st.fixed_dictionaries({
+        "plan": st.sampled_from(["basic", "plus", "pro"]), "region": st.one_of(st.none(), st.just("north")),
+        "tenure_months": st.integers(0, 120), "monthly_fee": st.floats(0, 500), "autopay": st.booleans()}),
+        min_size=1, max_size=8),
+}
+"""Rows each model takes: some bodies must pass, so the accepting path is fuzzed too."""
+
+
+def _rows(model: str) -> st.SearchStrategy[list[Any]]:
+    columns = MODELS[model]
+    return st.one_of(VALID_ROWS[model], st.lists(st.one_of(
+        st.lists(CELLS, max_size=len(columns) + 2),
+        st.dictionaries(st.sampled_from([*columns, "x", ""]), CELLS, max_size=len(columns) + 2)), max_size=8))
+
+
+SUBMISSIONS = st.sampled_from(sorted(MODELS)).flatmap(lambda model: st.tuples(st.just(model), _rows(model)))
+"""(model, rows): near-misses of a real batch of that model, so they reach the parsers' depths."""
+NAMES = st.lists(st.one_of(st.sampled_from([*FEATURES, *CHURN]), st.text(max_size=12)), min_size=0, max_size=7)
 JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), st.text(max_size=10)),
                            lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                    st.dictionaries(st.text(max_size=8), inner, max_size=4)),
@@ -163,16 +180,16 @@ def _mutated(body: bytes, mutation: Any) -> bytes:
     return body[:at] + patch + body[at + len(patch):]
 
 
-def _json_body(rows: list[Any], extra: dict[str, Any]) -> bytes:
-    return json.dumps({"instances": rows, **extra}, allow_nan=True).encode()
+def _json_body(model: str, rows: list[Any], extra: dict[str, Any]) -> bytes:
+    return json.dumps({"model": model, "instances": rows, **extra}, allow_nan=True).encode()
 
 
-def _ndjson_body(rows: list[Any], _extra: dict[str, Any]) -> bytes:
+def _ndjson_body(_model: str, rows: list[Any], _extra: dict[str, Any]) -> bytes:
     return b"".join(json.dumps(row, allow_nan=True).encode() + b"\n" for row in rows)
 
 
-def _csv_body(rows: list[Any], _extra: dict[str, Any]) -> bytes:
-    header = list(rows[0]) if rows and isinstance(rows[0], dict) else list(FEATURES)
+def _csv_body(model: str, rows: list[Any], _extra: dict[str, Any]) -> bytes:
+    header = list(rows[0]) if rows and isinstance(rows[0], dict) else list(MODELS[model])
     lines = [",".join(header)]
     for row in rows:
         values = row.values() if isinstance(row, dict) else row
@@ -180,16 +197,17 @@ def _csv_body(rows: list[Any], _extra: dict[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _parquet_body(rows: list[Any], _extra: dict[str, Any]) -> bytes:
+def _parquet_body(model: str, rows: list[Any], _extra: dict[str, Any]) -> bytes:
+    names = MODELS[model]
     columns: dict[str, list[Any]] = {}
     for row in rows:
         for j, value in enumerate(row.values() if isinstance(row, dict) else row):
-            columns.setdefault(FEATURES[j % len(FEATURES)] if j < len(FEATURES) else f"c{j}", []).append(value)
+            columns.setdefault(names[j] if j < len(names) else f"c{j}", []).append(value)
     try:
         table = pa.table({name: pa.array(values[: min(map(len, columns.values()))])
                           for name, values in columns.items()})
     except (pa.ArrowException, ValueError, TypeError, OverflowError):  # mixed types: still send a valid file
-        table = pa.table({name: [1.5] for name in FEATURES})
+        table = pa.table({name: [1.5] for name in names})
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -209,23 +227,26 @@ def test_made_bodies_of_every_format_answer_as_documented_and_never_5xx(
     predict = document["/models/{name}/predict"]["POST"]
 
     @_fixed(FUZZ_BODIES_PER_FORMAT)
-    @given(rows=ROWS, extra=st.dictionaries(st.sampled_from(["metadata", "passthrough", "method", "version",
-                                                             "callback_url", "extra_columns", "model"]),
-                                            JSON_VALUES, max_size=2),
+    @given(submission=SUBMISSIONS,
+           extra=st.dictionaries(st.sampled_from(["metadata", "passthrough", "method", "version", "callback_url",
+                                                  "extra_columns", "model"]), JSON_VALUES, max_size=2),
            mutation=MUTATIONS, names=NAMES, synchronous=st.booleans(), dry_run=st.booleans())
-    def run(rows: list[Any], extra: dict[str, Any], mutation: Any, names: list[str], synchronous: bool,
-            dry_run: bool) -> None:
-        body = _mutated(make(rows, extra), mutation)
+    def run(submission: tuple[str, list[Any]], extra: dict[str, Any], mutation: Any, names: list[str],
+            synchronous: bool, dry_run: bool) -> None:
+        model, rows = submission
+        body = _mutated(make(model, rows, extra), mutation)
         query = {"passthrough": ",".join(names)} if names and not synchronous else {}
+        if media_type != "application/json" and not synchronous:
+            query["model"] = model
         if dry_run and not synchronous:
             query["dry_run"] = "true"
-        operation, path = (predict, "/models/iris/predict") if synchronous else (submit, "/jobs")
+        operation, path = (predict, f"/models/{model}/predict") if synchronous else (submit, "/jobs")
         response = session.post(stack.base_url + path, data=body, params=query, timeout=REQUEST_TIMEOUT,
                                 headers={"Content-Type": media_type})
         tally.record(response)
         assert response.status_code < 500, f"{path} {media_type} {body[:200]!r}: {response.status_code} " \
                                            f"{response.text[:300]}"
-        case = operation.Case(path_parameters={"name": "iris"} if synchronous else {}, query=query,
+        case = operation.Case(path_parameters={"name": model} if synchronous else {}, query=query,
                               media_type=media_type, body=body)
         case.validate_response(response, checks=CONFORMANCE)
 

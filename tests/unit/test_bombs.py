@@ -17,6 +17,7 @@ from shared.parsing.bodies import check_header, header_order, load_json
 from shared.parsing.columns import MAX_BODY_COLUMNS, RowSpec
 from shared.parsing.csv_stream import csv_rows, read_header
 from shared.parsing.csv_typed import _check_header as check_typed_header
+from shared.parsing.csv_typed import _convert
 from shared.parsing.parquet_file import MAX_FOOTER_BYTES, open_parquet, read_batches
 from shared.parsing.streams import line_blocks
 from shared.parsing.submission import _metadata, _passthrough, parse_version
@@ -84,6 +85,14 @@ def test_a_version_of_thousands_of_digits_is_refused_before_int_reads_it() -> No
     with pytest.raises(BadRequestError, match="positive integer"):
         parse_version("9" * 100_000)  # int() would raise ValueError past 4,300 digits
     assert parse_version("12") == 12
+
+
+def test_a_typed_csv_integer_of_thousands_of_digits_is_not_an_integer_and_int_never_reads_it() -> None:
+    column = Column("n", "integer", False)
+    assert _convert("9" * 100_000, column, 1024) is None  # int() would refuse past 4,300 digits: a 500
+    assert _convert("9" * 5000 + ".0", column, 1024) is None
+    assert _convert("-9223372036854775807", column, 1024) == -(2**63) + 1
+    assert _convert("9223372036854775808", column, 1024) is None
 
 
 # ------------------------------------------------------------------------------- columns: linear checks
