@@ -74,7 +74,10 @@ SUBMIT = Operation(
     description="The whole body is validated before anything is enqueued: a refused batch leaves nothing behind.")
 LIST = Operation("The caller's jobs, newest first, without inline results", tag="jobs", secured=True,
                  query=(STATUS, LIST_LIMIT, CURSOR), replies={200: json_reply("a page of jobs", "JobList")},
-                 problems=(BadRequestError, UnavailableError))
+                 problems=(BadRequestError, UnavailableError),
+                 description="A page reads at most 1,000 of the caller's jobs besides the page itself: with "
+                             "`status`, a page may hold fewer than `limit` jobs (even none) while `next` is not "
+                             "null. Follow `next` until it is null.")
 GET = Operation("A job's status, progress and (small) results", tag="jobs", secured=True, query=(WAIT,),
                 replies={200: json_reply("the job; Retry-After while it is not terminal", "Job", (RETRY_AFTER,))},
                 problems=(BadRequestError, JobNotFoundError, UnavailableError))

@@ -25,6 +25,7 @@ from typing import Any
 from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from api.wire import problem_bytes, write_problem
 from shared.settings import Settings
 
 HEAD_LIMIT_BYTES = 64 * 1024
@@ -34,7 +35,9 @@ DRAIN_SECONDS = 0.25
 """How long an unread request body may take to arrive whole after the answer before its connection closes."""
 
 HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
-TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+TOO_LARGE = problem_bytes(431, "Request Header Fields Too Large")
+
+util.write_error = write_problem  # gunicorn's own refusals (414, 400, …) as problem+json: api/wire.py
 
 
 LINGER_SECONDS = 0.5

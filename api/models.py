@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response
@@ -12,12 +13,13 @@ from api.operations import documented
 from api.responses import json_response
 from api.services import services
 from api.submissions import body_reader, collect_rows, open_request_batch
-from shared.errors import BadRequestError, PayloadTooLargeError, RowLimitError
+from shared.errors import BadRequestError, PayloadTooLargeError, RowLimitError, UnprocessableError
 from shared.outputs import json_values, result_table
 from shared.parsing.submission import Reference
 from shared.registry import ModelEntry, load_estimator
 from shared.scoring import model_input, passthrough_columns, score
 
+log = logging.getLogger(__name__)
 bp = Blueprint("models", __name__)
 bp.before_request(require_key)
 
@@ -57,7 +59,12 @@ def predict_now(name: str) -> Response:
                                    "submit them as a job with POST /jobs") from None
     model = batch.model
     estimator = load_estimator(model)
-    result = score(estimator, batch.method, model_input(estimator, rows, model.schema))
+    try:
+        result = score(estimator, batch.method, model_input(estimator, rows, model.schema))
+    except Exception as exc:  # the model's own message may hold paths or hosts: the log keeps it, not the answer
+        log.exception("model %s v%s failed on a synchronous batch", model.name, model.version)
+        raise UnprocessableError(f"model {model.name} v{model.version} could not score these rows: its "
+                                 f"{batch.method} raised {type(exc).__name__}") from None
     table = result_table(batch.method, result, model.classes, passthrough_columns(rows, model.schema))
     body: dict[str, Any] = {"results": json_values(table, batch.method, len(batch.passthrough)), "model": model.ref()}
     if batch.method == "predict_proba":

@@ -56,6 +56,7 @@ from scripts.smoke_http import (
     workers_alive,
 )
 from shared.errors import SmokeError
+from shared.metrics import public_node
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "predq-lab"
@@ -273,7 +274,7 @@ def scale_up(lab: Lab, rows: list[list[float]], expected: list[Any]) -> None:
     new = sorted(set(lab.containers("worker")) - old)
     check(len(new) == 1, f"one new worker container: {new}")
     waited = wait_for("3 live workers", lambda: workers_alive() == 3, 60)
-    node = lab.node_of(new[0])
+    node = public_node(lab.node_of(new[0]))  # as /metrics labels it (no host name)
     say(f"  {new[0]} is node {node}, alive {waited:.1f}s after the scale command")
     before = chunks_by_node()
     job = wait_job(submit(rows).job_id)
@@ -290,7 +291,7 @@ def stop_mid_job(lab: Lab, n_rows: int) -> None:
     say(f"stop: a {n_rows:,}-row job, then `docker stop` (10 s grace) on a worker in the middle of it")
     expected = expected_results(rows)
     victim = lab.containers("worker")[0]
-    node = lab.node_of(victim)
+    node = public_node(lab.node_of(victim))  # as /metrics labels it (no host name)
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
     before = chunks_by_node()
     rows_before = rows_scored().get(MODEL, 0)

@@ -36,10 +36,27 @@ import redis.exceptions
 MAX_LISTED_ERRORS = 100
 """A validation problem lists at most this many errors."""
 
+BRIEF_CHARS = 60
+"""A value a client sent is quoted in a problem's detail up to this many characters."""
+
 TRANSIENT_REDIS_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError, kombu.exceptions.OperationalError)
 """Redis (or the broker on it) is away for a while: a restart, a failover, a dataset loading. Retry, or 503."""
+
+
+def brief(value: Any) -> str:
+    """A client's value as a detail quotes it: a short repr for scalars, only the JSON type for containers.
+
+    A detail must stay small whatever was sent (a 30 MB string, a list nested 900 deep would otherwise be
+    repr'd whole, or overflow the stack), and must hold no lone surrogate orjson cannot encode (repr escapes it).
+    """
+    if isinstance(value, dict | list | tuple):
+        return f"{'an object' if isinstance(value, dict) else 'an array'} of {len(value)} items"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**BRIEF_CHARS:
+        return "an integer of more than 60 digits"
+    text = repr(value[: BRIEF_CHARS + 1] if isinstance(value, str) else value)
+    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -65,12 +66,22 @@ def collect(client: redis.Redis, gauges: Mapping[str, tuple[str, float]]) -> Ite
     for name, (doc, label_names) in COUNTERS.items():
         family = CounterMetricFamily(name, doc, labels=list(label_names))
         for labels, value in stored.get(name, []):
-            family.add_metric([labels.get(n, "") for n in label_names], value)
+            family.add_metric([_public(n, labels.get(n, "")) for n in label_names], value)
         yield family
     for name, doc in HISTOGRAMS.items():
         yield _histogram(name, doc, stored.get(name, []))
     for name, (doc, value) in gauges.items():
         yield GaugeMetricFamily(name, doc, value=value)
+
+
+def public_node(node: str) -> str:
+    """A worker node as /metrics shows it: the name before "@" and a short hash of the whole. Celery names a
+    node name@host, and /metrics, open to anyone who reaches it, must not show the host's name."""
+    return f"{node.partition('@')[0]}-{hashlib.sha256(node.encode()).hexdigest()[:8]}"
+
+
+def _public(label: str, value: str) -> str:
+    return public_node(value) if label == "worker" and value else value
 
 
 def _stored(client: redis.Redis) -> dict[str, list[tuple[dict[str, str], float]]]:

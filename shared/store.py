@@ -138,6 +138,12 @@ class Page:
     cursor: str | None
 
 
+MAX_SCANNED_PER_PAGE = 1_000
+"""GET /jobs reads at most this many of a key's jobs (beyond the page itself) per request: with ?status= a
+status few jobs have would otherwise read every job the key has. The page then ends early, maybe empty,
+with a `next` link that goes on from where the scan stopped."""
+
+
 class JobStore:
     """Every read and write of job state; the only module that knows the job keys' layout."""
 
@@ -222,8 +228,10 @@ class JobStore:
         """What a job's acceptance writes besides its record: the owner's listing, the active set, the order."""
         return [owner_key(owner), ACTIVE, key("order")]
 
-    def active_job_ids(self) -> list[str]:
-        return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, 0, -1))]
+    def active_job_ids(self, start: int = 0, count: int | None = None) -> list[str]:
+        """Jobs not yet terminal, oldest first: all of them, or `count` from rank `start`."""
+        stop = -1 if count is None else start + count - 1
+        return [m.decode() for m in cast(list[bytes], self.redis.zrange(ACTIVE, start, stop))]
 
     def forget_active(self, job_id: str) -> None:
         self.redis.zrem(ACTIVE, job_id)
@@ -293,13 +301,18 @@ class JobStore:
         found: list[Job] = []
         listing = owner_key(owner)
         top: float | str = f"({cursor!r}" if cursor is not None else "+inf"
+        scanned, last = 0, 0.0
         while len(found) <= limit:
+            if scanned >= MAX_SCANNED_PER_PAGE:  # a rare status: end the page here, the next link goes on
+                return Page(found, repr(last))
             batch = cast(list[tuple[bytes, float]],
                          self.redis.zrevrangebyscore(listing, top, "-inf", start=0, num=200, withscores=True))
             if not batch:
                 break
+            scanned += len(batch)
             found.extend(self._jobs_in(listing, batch, status, limit + 1 - len(found)))
-            top = f"({batch[-1][1]!r}"
+            last = batch[-1][1]
+            top = f"({last!r}"
         jobs = found[:limit]
         more = len(found) > limit
         return Page(jobs, self._order_of(listing, jobs[-1].job_id) if more and jobs else None)

@@ -66,3 +66,13 @@ class GatedModel:
                 time.sleep(0.005)
         result: np.ndarray = X.sum(axis=1)
         return result
+
+
+class FailingModel:
+    """A regressor that always raises, with a message full of what a job's problem must never show: a file
+    path, a Redis URL and this host's name (tests/integration/test_leaks.py looks for each)."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import socket
+
+        raise RuntimeError(f"cannot reach redis://:hunter2@{socket.gethostname()}:6379/0 from {__file__}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S*")
+"""A URL in a library's message (a Redis or storage URL may carry a password and a host): masked whole."""
 PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}")
 """Something that looks like a file path (two or more separated parts)."""
 
@@ -65,4 +68,6 @@ def public_text(exc: BaseException) -> str:
     """An exception's first line for clients, file paths masked: a job's problem must not show the host's
     layout (the worker's log keeps the whole traceback)."""
     lines = str(exc).strip().splitlines()
-    return PATH.sub("<path>", lines[0] if lines else "")[:300]
+    text = PATH.sub("<path>", URL.sub("<url>", lines[0] if lines else ""))
+    host = socket.gethostname()
+    return (re.sub(rf"\b{re.escape(host)}\b", "<host>", text) if host else text)[:300]

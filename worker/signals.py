@@ -12,6 +12,7 @@ from celery.worker import state
 
 from shared import workers
 from shared.errors import EvictingRedisError
+from shared.metrics import public_node
 from shared.queue import SCORE_CHUNK
 from shared.redis_client import connect
 from shared.redis_policy import check_no_eviction
@@ -32,6 +33,7 @@ def connect_signals(app: Celery, runtime: WorkerRuntime) -> None:
         if ours(sender):
             refuse_evicting_redis(runtime)
             runtime.node = getattr(sender, "hostname", None) or runtime.node
+            log.info("worker node %s is worker=%r in /metrics", runtime.node, public_node(runtime.node))
 
     def on_ready(sender: Any = None, **_: Any) -> None:
         if ours(sender):

@@ -29,13 +29,24 @@ SUSPECTS = key("sweeper", "suspects")
 SWEEP_SECONDS = 3.0
 CONFIRM_SECONDS = 5.0
 """A chunk must look orphaned for this long before it is enqueued again (stamps lag by a heartbeat)."""
+OFFSET = key("sweeper", "offset")
+"""Where the next sweep's turn over the live jobs starts."""
+MAX_SWEPT_JOBS = 1_000
+"""Live jobs looked at per sweep. With more (MAX_QUEUED_JOBS allows 10,000), sweeps take them in turns from
+OFFSET, so one sweep's cost stays bounded and every job is still looked at every few sweeps."""
+MAX_QUEUE_VIEW = 20_000
+"""Messages of one lane read per sweep. A longer lane is not read (a sweep would parse every message every
+few seconds); orphans are looked for again once it is shorter: a lost message waits, none is sent twice."""
+SUSPECT_MEMORY_SECONDS = CONFIRM_SECONDS * 10
+"""A suspect not seen again for this long (its job left the turn, or ended) is forgotten."""
 
 
-
-def queued_chunks(client: redis.Redis, queue: str) -> set[Chunk]:
-    """(job id, chunk) of every message waiting in the Celery queue list."""
+def queued_chunks(client: redis.Redis, queue: str) -> set[Chunk] | None:
+    """(job id, chunk) of every message waiting in the Celery queue list; None past MAX_QUEUE_VIEW messages."""
+    if int(client.llen(queue)) > MAX_QUEUE_VIEW:
+        return None
     found: set[Chunk] = set()
-    for raw in cast(list[bytes], client.lrange(queue, 0, -1)):
+    for raw in cast(list[bytes], client.lrange(queue, 0, MAX_QUEUE_VIEW - 1)):
         args = _message_args(raw)
         if args is not None:
             found.add(args)
@@ -73,8 +84,11 @@ class Sweeper:
         held = workers.held_chunks(self.redis)
         if held is None:
             return {}
-        waiting = held.union(*(queued_chunks(self.redis, queue) for queue in lane_queues(self.settings).values()))
-        report = self._sweep(waiting, now or time.time())
+        views = [queued_chunks(self.redis, queue) for queue in lane_queues(self.settings).values()]
+        if any(view is None for view in views):  # a lane too long to read: nothing can be called lost now
+            report = {"resent": 0, "failed": 0, "forgotten": 0, "unviewed": 1}
+        else:
+            report = self._sweep(held.union(*cast(list[set[Chunk]], views)), now or time.time())
         report["dispatched"] = self.lifecycle.dispatch()
         report["reclaimed"] = len(self.lifecycle.ingests.reclaim_abandoned(now))
         return report
@@ -82,8 +96,11 @@ class Sweeper:
     def _sweep(self, waiting: set[Chunk], now: float) -> dict[str, int]:
         report = {"resent": 0, "failed": 0, "forgotten": 0}
         before = self._suspects()
-        suspects: dict[str, float] = {}
-        for job_id in self.store.active_job_ids():
+        turn = self._turn()
+        # Suspects of jobs outside this turn are kept (they are confirmed when their turn comes), for a while.
+        suspects = {name: first for name, first in before.items()
+                    if name.rpartition(":")[0] not in turn and now - first < SUSPECT_MEMORY_SECONDS}
+        for job_id in turn:
             job = self.store.find(job_id)
             if job is None or job.status.terminal:
                 self.store.forget_active(job_id)
@@ -112,6 +129,16 @@ class Sweeper:
                 report["resent"] += len(confirmed)
         self._save_suspects(suspects)
         return report
+
+    def _turn(self) -> set[str]:
+        """The live jobs this sweep looks at: MAX_SWEPT_JOBS from OFFSET, wrapping to the oldest at the end."""
+        offset = int(cast(bytes | None, self.redis.get(OFFSET)) or 0)
+        ids = self.store.active_job_ids(offset, MAX_SWEPT_JOBS)
+        if not ids and offset:
+            offset, ids = 0, self.store.active_job_ids(0, MAX_SWEPT_JOBS)
+        following = offset + len(ids) if len(ids) == MAX_SWEPT_JOBS else 0
+        self.redis.set(OFFSET, following, ex=int(SUSPECT_MEMORY_SECONDS))
+        return set(ids)
 
     def _input_lost(self, job_id: str, index: int) -> bool:
         """No input and not done, read in that order: a chunk recorded meanwhile (which drops its input in the

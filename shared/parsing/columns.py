@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.errors import UnprocessableError, brief
 from shared.parsing.rows import ErrorCollector
 from shared.schema import Column, Schema
 
 DEFAULT_MAX_STRING_BYTES = 1024
 """A string cell longer than this (in UTF-8 bytes) is a 422: categories are short."""
+
+MAX_BODY_COLUMNS = 10_000
+"""A body (CSV header, Parquet schema, pass-through list) names at most this many columns: the model's,
+pass-through and ignored extras together. Past it, a 422 before any row is read: 100,000 columns is a
+bomb, not a batch, and every step per row costs per column."""
+
+
+def check_column_count(count: int, what: str) -> None:
+    """A 422 when a body names more columns than MAX_BODY_COLUMNS."""
+    if count > MAX_BODY_COLUMNS:
+        raise UnprocessableError(f"{what} names {count} columns; a body may have at most {MAX_BODY_COLUMNS} "
+                                 "(MAX_BODY_COLUMNS: the model's, pass-through and ignored ones together)")
+
 
 TYPE_PHRASES = {"number": "a number", "integer": "an integer", "boolean": "a boolean (true or false)",
                 "string": "a string"}
@@ -32,11 +47,16 @@ class RowSpec:
     def names(self) -> list[str]:
         return [c.name for c in self.schema]
 
+    @cached_property
+    def _known(self) -> frozenset[str]:
+        """The schema's and the pass-through names: a lookup per body column, so a set, not a list."""
+        return frozenset((*self.names, *self.passthrough))
+
     def unknown_column(self, name: str) -> str | None:
         """Why a body column the schema does not name is refused; None when it is pass-through or ignored."""
-        if name in self.passthrough or self.ignore_extra or name in self.names:
+        if self.ignore_extra or name in self._known:
             return None
-        return (f"unknown column {name!r}; the model takes {', '.join(self.names)} "
+        return (f"unknown column {brief(name)}; the model takes {', '.join(self.names)} "
                 "(list it in passthrough, or send extra_columns=ignore)")
 
 

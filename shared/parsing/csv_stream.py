@@ -49,10 +49,38 @@ def _header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], int, bytes]
             text = text.removeprefix("\ufeff")
         for offset, raw in enumerate(text.splitlines(keepends=True)):
             if raw.strip():
-                header = [name.strip() for name in next(csv.reader([raw.lstrip("\ufeff")]))]
+                header = [name.strip() for name in _header_row(raw.lstrip("\ufeff"), line + offset)]
                 rest = "".join(text.splitlines(keepends=True)[offset + 1 :]).encode()
                 return header, line + offset + 1, rest
     raise BadRequestError("the CSV body is empty; it starts with a header row of feature names")
+
+
+def _header_row(text: str, line: int) -> list[str]:
+    try:
+        return next(csv.reader([text]))
+    except csv.Error as exc:
+        raise BadRequestError(f"CSV line {line} (the header) cannot be read: {_csv_reason(exc)}") from None
+
+
+def csv_rows(block: bytes, line: int) -> Iterator[tuple[int, list[str]]]:
+    """(offset of the line in the block, its fields) through Python's csv module, its errors as 400s."""
+    reader = csv.reader(io.StringIO(utf8(block, line), newline=""))
+    read = 0
+    try:
+        for offset, row in enumerate(reader):
+            yield offset, row
+            read = offset + 1
+    except csv.Error as exc:
+        raise BadRequestError(f"CSV line {line + read} cannot be read: {_csv_reason(exc)}") from None
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    """The csv module's complaint in predq's words (its own name the module's internals)."""
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    if "NUL" in str(exc):
+        return "it holds a NUL byte"
+    return "it is not well-formed CSV (check its quotes)"
 
 
 def _chain(line: int, block: bytes, rest: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
@@ -100,9 +128,8 @@ def _non_finite_errors(X: np.ndarray, features: Sequence[str], handles_missing: 
 def _slow_block(block: bytes, line: int, header: list[str], features: Sequence[str], handles_missing: bool,
                 rows_before: int, errors: ErrorCollector) -> np.ndarray:
     """The same block through Python's csv module: exact lines for 400s, exact cells for 422s."""
-    reader = csv.reader(io.StringIO(utf8(block, line), newline=""))
     rows: list[list[str]] = []
-    for offset, row in enumerate(reader):
+    for offset, row in csv_rows(block, line):
         if not row:
             continue
         if len(row) != len(header):

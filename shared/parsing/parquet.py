@@ -7,27 +7,19 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from shared.errors import BadRequestError
+from shared.parsing.parquet_file import open_parquet, read_batches
 from shared.parsing.rows import ErrorCollector
 
 BATCH_ROWS = 65_536
 
 
-def open_parquet(file: BinaryIO) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(file)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise BadRequestError(f"the body is not a Parquet file: {exc}") from None
-
-
-def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool) -> Iterator[np.ndarray]:
+def iter_parquet(file: BinaryIO, features: Sequence[str], handles_missing: bool,
+                 max_rows: int | None = None) -> Iterator[np.ndarray]:
     """Validated blocks from a seekable Parquet file; after a bad value the rest is checked, then it raises."""
-    parquet = open_parquet(file)
+    parquet = open_parquet(file, max_rows)
     check_columns(parquet.schema_arrow, features)
-    yield from parquet_arrays(parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(features)), features,
-                              handles_missing)
+    yield from parquet_arrays(read_batches(parquet, list(features), BATCH_ROWS), features, handles_missing)
 
 
 def parquet_arrays(batches: Iterable[pa.RecordBatch], features: Sequence[str], handles_missing: bool,
@@ -67,4 +59,4 @@ def _check_values(values: np.ndarray, null: np.ndarray, name: str, handles_missi
         for i in np.flatnonzero(null):
             errors.add("a missing value where the model cannot take missing values", rows_before + int(i), name)
     for i in np.flatnonzero(~np.isfinite(values) & ~null):
-        errors.add(f"{values[i]!r} is not a finite number", rows_before + int(i), name)
+        errors.add(f"{float(values[i])!r} is not a finite number", rows_before + int(i), name)

@@ -14,17 +14,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.parsing.columns import RowSpec, check_table, column_type_error
-from shared.parsing.parquet import BATCH_ROWS, open_parquet
+from shared.parsing.parquet import BATCH_ROWS
+from shared.parsing.parquet_file import open_parquet, read_batches
 from shared.parsing.rows import ErrorCollector
 from shared.parsing.uniform import Uniform
 from shared.schema import Column
 
 
-def iter_typed_parquet(file: BinaryIO, spec: RowSpec) -> Iterator[pa.Table]:
+def iter_typed_parquet(file: BinaryIO, spec: RowSpec, max_rows: int | None = None) -> Iterator[pa.Table]:
     """Validated tables: the schema's columns, cast, then the pass-through columns as they are."""
-    parquet = open_parquet(file)
+    parquet = open_parquet(file, max_rows)
     check_typed_columns(parquet.schema_arrow, spec)
-    yield from parquet_tables(parquet.iter_batches(batch_size=BATCH_ROWS, columns=spec_columns(spec)), spec)
+    yield from parquet_tables(read_batches(parquet, spec_columns(spec), BATCH_ROWS), spec)
 
 
 def spec_columns(spec: RowSpec) -> list[str]:

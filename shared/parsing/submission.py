@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import math
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from shared.batch import Batch, check_row_count
@@ -18,9 +20,10 @@ from shared.errors import (
     PredqError,
     UnprocessableError,
     UnsupportedMediaTypeError,
+    brief,
 )
 from shared.parsing import bodies
-from shared.parsing.columns import DEFAULT_MAX_STRING_BYTES, RowSpec
+from shared.parsing.columns import DEFAULT_MAX_STRING_BYTES, RowSpec, check_column_count
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.csv_typed import iter_typed_csv
 from shared.parsing.ndjson_stream import iter_ndjson, iter_typed_ndjson
@@ -33,6 +36,9 @@ from shared.registry import METHODS, ModelEntry, ModelRegistry
 
 MAX_METADATA_BYTES = 4096
 """Metadata is echoed on every job poll, so it stays small."""
+
+MAX_VERSION_DIGITS = 9
+"""A version is a small positive integer; a longer string of digits names none."""
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv",)
@@ -80,10 +86,11 @@ def open_batch(content_type: str | None, body: BinaryIO | LimitedReader, query: 
     spec = row_spec(model, params, limits)
     fmt = "csv" if kind in CSV_TYPES else "ndjson" if kind in NDJSON_TYPES else "parquet"
     body_file = _spooled(body) if fmt == "parquet" else body
-    return Batch(model, method, row_blocks(fmt, body_file, model, spec), metadata, callback, spec.passthrough)
+    return Batch(model, method, row_blocks(fmt, body_file, model, spec, limits.max_rows), metadata, callback,
+                 spec.passthrough)
 
 
-def row_blocks(fmt: str, body: BinaryIO | LimitedReader, model: ModelEntry, spec: RowSpec,
+def row_blocks(fmt: str, body: BinaryIO | LimitedReader, model: ModelEntry, spec: RowSpec, max_rows: int,
                ) -> Iterator[np.ndarray | pa.Table]:
     """Validated blocks of a `fmt` body ("csv", "ndjson", or "parquet": then a seekable file)."""
     if not is_typed(model, spec):  # the all-number fast path: float64 arrays straight from the parsers
@@ -91,12 +98,12 @@ def row_blocks(fmt: str, body: BinaryIO | LimitedReader, model: ModelEntry, spec
             return iter_csv(body, model.features, model.handles_missing)
         if fmt == "ndjson":
             return iter_ndjson(body, model.features, model.handles_missing)
-        return iter_parquet(body, model.features, model.handles_missing)  # type: ignore[arg-type]
+        return iter_parquet(body, model.features, model.handles_missing, max_rows)  # type: ignore[arg-type]
     if fmt == "csv":
         return iter_typed_csv(body, spec)
     if fmt == "ndjson":
         return iter_typed_ndjson(body, spec)
-    return iter_typed_parquet(body, spec)  # type: ignore[arg-type]
+    return iter_typed_parquet(body, spec, max_rows)  # type: ignore[arg-type]
 
 
 def is_typed(model: ModelEntry, spec: RowSpec) -> bool:
@@ -109,7 +116,7 @@ def row_spec(model: ModelEntry, params: dict[str, Any], limits: Limits) -> RowSp
     passthrough = _passthrough(params.get("passthrough"), model)
     extra = params.get("extra_columns", "error")
     if extra not in ("error", "ignore"):
-        raise UnprocessableError(f"extra_columns is 'ignore' or 'error', got {extra!r}")
+        raise UnprocessableError(f"extra_columns is 'ignore' or 'error', got {brief(extra)}")
     return RowSpec(model.schema, passthrough, extra == "ignore", limits.max_string_bytes)
 
 
@@ -119,12 +126,14 @@ def _passthrough(raw: Any, model: ModelEntry) -> tuple[str, ...]:
     names = [n.strip() for n in raw.split(",")] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise UnprocessableError("passthrough is a list of column names")
+    check_column_count(len(names), "passthrough")
     errors = ErrorCollector()
     outputs = {"prediction", "decision", *(str(c) for c in model.classes or ())}
+    features, counts = set(model.features), Counter(names)  # sets: no step quadratic in what the client lists
     for name in names:
-        if name in model.features:
+        if name in features:
             errors.add("a model column cannot also be a pass-through column", column=name)
-        elif name in outputs or names.count(name) > 1:
+        elif name in outputs or counts[name] > 1:
             errors.add("a pass-through name must be unique and differ from the output columns", column=name)
     errors.raise_if_any("passthrough")
     return tuple(dict.fromkeys(names))
@@ -213,7 +222,7 @@ def resolve(params: dict[str, Any], registry: ModelRegistry, limits: Limits, rou
     if name is not None and not isinstance(name, str):
         raise UnprocessableError('"model" is a model name (a string)')
     if route_model is not None and name is not None and name != route_model:
-        raise UnprocessableError(f"the body names model {name!r}, but this route scores {route_model!r}")
+        raise UnprocessableError(f"the body names model {brief(name)}, but this route scores {route_model!r}")
     version = parse_version(params.get("version"), version_error)
     model = registry.get(route_model or name or registry.default_model, version)
     return model, _method(params.get("method"), model), _metadata(params.get("metadata")), _callback(
@@ -226,15 +235,15 @@ def parse_version(raw: Any, error: type[PredqError] = BadRequestError) -> int | 
         return None
     if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
         return raw
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    raise error(f"version is a positive integer, got {raw!r}")
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= MAX_VERSION_DIGITS and int(raw) > 0:
+        return int(raw)  # the length first: int() of thousands of digits is slow, and refused past 4,300
+    raise error(f"version is a positive integer, got {brief(raw)}")
 
 
 def _method(raw: Any, model: ModelEntry) -> str:
     method = "predict" if raw is None else raw
     if not isinstance(method, str) or method not in METHODS:
-        raise UnprocessableError(f"unknown method {method!r}; methods are {', '.join(METHODS)}")
+        raise UnprocessableError(f"unknown method {brief(method)}; methods are {', '.join(METHODS)}")
     if method not in model.methods:
         raise UnprocessableError(f"model {model.name} v{model.version} has no {method}; it offers "
                                  f"{', '.join(model.methods)}")
@@ -246,13 +255,57 @@ def _metadata(raw: Any) -> dict[str, Any]:
         return {}
     if not isinstance(raw, dict):
         raise BadRequestError('"metadata" is a JSON object')
-    try:
-        size = len(json.dumps(raw, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode())
-    except ValueError:
-        raise UnprocessableError("metadata holds numbers that are not finite (NaN or Infinity)") from None
+    try:  # the encoder the job store writes it with: what it refuses would fail later, after acceptance
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        raise UnprocessableError(f"metadata cannot be stored: {unstorable(raw)}") from None
+    size = len(encoded)  # orjson writes compact JSON, unescaped UTF-8: the contract's measure
     if size > MAX_METADATA_BYTES:
         raise UnprocessableError(f"metadata is {size} bytes in compact JSON; the limit is {MAX_METADATA_BYTES}")
+    if not _finite(raw):  # orjson would write NaN as null, silently
+        raise UnprocessableError("metadata holds numbers that are not finite (NaN or Infinity)")
     return raw
+
+
+def unstorable(value: Any) -> str:
+    """Why orjson refuses a JSON value, in predq's words (its own messages name its internals)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_STORED_DEPTH:
+            return f"it nests objects or arrays deeper than {MAX_STORED_DEPTH} levels"
+        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
+            return "it holds an integer beyond 64 bits"
+        if isinstance(item, str) and not _encodes(item):
+            return "it holds a string with a lone surrogate"
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in (*item.keys(), *item.values()))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return "it is not plain JSON"
+
+
+MAX_STORED_DEPTH = 254
+"""orjson writes at most this many levels of nesting (its recursion limit is 255)."""
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a (small, shallow: it was encoded) JSON value."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 MAX_CALLBACK_URL_LENGTH = 2048
@@ -263,18 +316,19 @@ def _callback(raw: Any, limits: Limits) -> str | None:
         return None
     if not isinstance(raw, str):
         raise UnprocessableError('"callback_url" is an http(s) URL')
+    if len(raw) > MAX_CALLBACK_URL_LENGTH:  # first: nothing below should read an unbounded string
+        raise UnprocessableError(f"callback_url is over {MAX_CALLBACK_URL_LENGTH} characters")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnprocessableError(f"callback_url {raw!r} is not an http(s) URL")
-    if len(raw) > MAX_CALLBACK_URL_LENGTH:
-        raise UnprocessableError(f"callback_url is over {MAX_CALLBACK_URL_LENGTH} characters")
+        raise UnprocessableError(f"callback_url {brief(raw)} is not an http(s) URL")
     host = parts.hostname.lower()
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise UnprocessableError(f"callback_url {raw!r} has an invalid port") from None
+        raise UnprocessableError(f"callback_url {brief(raw)} has an invalid port") from None
     # "host" allows ports 443 and 80; "host:port" that port; "host:*" any (so a scan of ports stays opt-in).
     hosts = limits.callback_hosts
     if not (f"{host}:{port}" in hosts or f"{host}:*" in hosts or (host in hosts and port in (443, 80))):
-        raise UnprocessableError(f"callback host {parts.hostname!r} (port {port}) is not in CALLBACK_ALLOWED_HOSTS")
+        raise UnprocessableError(f"callback host {brief(parts.hostname)} (port {port}) is not in "
+                                 "CALLBACK_ALLOWED_HOSTS")
     return raw

@@ -40,7 +40,8 @@ class StoredChunks:
                        self.max_string_bytes)
         first, stop = job.chunk_bounds(index)
         try:
-            tables = [as_table(X, list(entry.features)) for X in self._blocks(job.source, segment, entry, spec)]
+            blocks = self._blocks(job.source, segment, entry, spec, stop - first)
+            tables = [as_table(X, list(entry.features)) for X in blocks]
         except PredqError as exc:
             raise ChunkFailedError(_shifted(exc, first)) from None
         except (OSError, pa.ArrowException) as exc:
@@ -52,8 +53,8 @@ class StoredChunks:
                                    "job was accepted (did the file change, or does a CSV field hold a line break?)")
         return table
 
-    def _blocks(self, source: dict[str, Any], segment: dict[str, Any], entry: ModelEntry,
-                spec: RowSpec) -> Iterator[np.ndarray | pa.Table]:
+    def _blocks(self, source: dict[str, Any], segment: dict[str, Any], entry: ModelEntry, spec: RowSpec,
+                segment_rows: int) -> Iterator[np.ndarray | pa.Table]:
         fs = self.policy.filesystem(source["uri"])
         path = source["files"][segment["f"]]
         if source["format"] == "parquet":
@@ -71,7 +72,7 @@ class StoredChunks:
             data = handle.read_at(stop - start, start)
         if source["format"] == "csv":
             data = source["header"].encode() + b"\n" + data
-        return row_blocks(source["format"], io.BytesIO(data), entry, spec)
+        return row_blocks(source["format"], io.BytesIO(data), entry, spec, segment_rows)
 
     def _entry(self, job: Job) -> ModelEntry:
         try:
