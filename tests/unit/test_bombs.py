@@ -16,8 +16,8 @@ from shared.parsing import parquet_file
 from shared.parsing.bodies import check_header, header_order, load_json
 from shared.parsing.columns import MAX_BODY_COLUMNS, RowSpec
 from shared.parsing.csv_stream import csv_rows, read_header
-from shared.parsing.csv_typed import _check_header as check_typed_header
 from shared.parsing.csv_typed import _convert
+from shared.parsing.csv_typed import check_typed_header as check_typed_header
 from shared.parsing.parquet_file import MAX_FOOTER_BYTES, open_parquet, read_batches
 from shared.parsing.streams import line_blocks
 from shared.parsing.submission import _metadata, _passthrough, parse_version
