@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,10 @@ from sklearn.datasets import make_classification
 
 from scripts import bench_chart
 from scripts.bench_churn import churn_bodies, churn_latency, churn_limit, load_model
+from scripts.bench_limit import FEATURES, best_of, one_process_limit, two_core_limit
 from scripts.stack import LocalStack
-from shared.parsing.csv_stream import iter_csv
-from shared.parsing.parquet import iter_parquet
-from shared.parsing.rows import rows_to_array
 
 MODELS = ("bench-logreg", "bench-forest")
-FEATURES = [f"f{i}" for i in range(20)]
 RESULT_PAGE_ROWS = 100_000
 """The largest results page the API serves: the fewest round trips."""
 
@@ -67,28 +63,10 @@ def bodies(X: np.ndarray, model: str) -> dict[str, bytes]:
             "csv": csv_bytes(X), "parquet": parquet_bytes(X)}
 
 
-def parse_in_process(fmt: str, body: bytes) -> np.ndarray:
-    """The API's own parsing of `body`, in this process."""
-    if fmt == "json":
-        doc = orjson.loads(body)
-        return rows_to_array(doc["instances"], FEATURES, False, may_hold_booleans=False)
-    if fmt == "csv":
-        return np.concatenate(list(iter_csv(io.BytesIO(body), FEATURES, False)))
-    return np.concatenate(list(iter_parquet(io.BytesIO(body), FEATURES, False)))
-
-
-def best_of(repeats: int, work: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def limit_rate(model: Any, fmt: str, body: bytes, n_rows: int, repeats: int) -> float:
-    """Rows per second when one process parses the body and calls model.predict on the array."""
-    return n_rows / best_of(repeats, lambda: model.predict(parse_in_process(fmt, body)))
+def halves(X: np.ndarray, model: str, fmt: str) -> tuple[bytes, bytes]:
+    """The bodies of the two halves of the rows, in `fmt` (the two-core limit's inputs)."""
+    middle = len(X) // 2
+    return bodies(X[:middle], model)[fmt], bodies(X[middle:], model)[fmt]
 
 
 def end_to_end(predq: Client, model: str, fmt: str, body: bytes) -> tuple[float, int]:
@@ -180,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end runs per figure (the best counts)")
     parser.add_argument("--no-big", action="store_true", help="skip the big CSV memory figure (and the chart)")
     args = parser.parse_args(argv)
-    figures: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    figures: dict[str, Any] = {"rows": args.rows, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+                               "load_at_start": [round(v, 2) for v in os.getloadavg()]}
+    print(f"load average at start {figures['load_at_start']} on {os.cpu_count()} cores", flush=True)
     X = make_rows(args.rows, seed=1)
     with LocalStack(workers=2) as stack, Client(stack.base_url, timeout=HTTP_TIMEOUT) as predq:
         print(f"stack: 2 workers, Redis {stack.redis.kind if stack.redis else stack.redis_url}; {args.rows:,} rows")
@@ -192,14 +172,16 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"{name} {fmt}: results missing for {args.rows} rows: {runs}")
                 seconds = min(elapsed for elapsed, _ in runs)  # the machine is shared: the least disturbed run
                 rate = args.rows / seconds
-                limit = limit_rate(model, fmt, body, args.rows, args.repeats)
+                limit = one_process_limit(model, fmt, body, args.rows, args.repeats)
+                two = two_core_limit(model, fmt, halves(X, name, fmt), args.rows, args.repeats)
                 key = f"{name}.{fmt}"
                 figures[key] = {"e2e_rows_per_s": round(rate), "limit_rows_per_s": round(limit),
-                                "ratio": round(rate / limit, 3), "ratio_to_two_cores": round(rate / (2 * limit), 3),
-                                "body_mb": round(len(body) / 1e6, 1)}
+                                "two_core_limit_rows_per_s": round(two), "ratio": round(rate / limit, 3),
+                                "ratio_to_two_cores": round(rate / two, 3), "body_mb": round(len(body) / 1e6, 1),
+                                "load": [round(v, 2) for v in os.getloadavg()]}
                 print(f"{key:<22} e2e {rate:>10,.0f} rows/s   limit (1 process) {limit:>10,.0f} rows/s   "
-                      f"e2e/limit {rate / limit:5.2f}   e2e/(2×limit) {rate / (2 * limit):5.2f}   "
-                      f"body {len(body) / 1e6:6.1f} MB")
+                      f"two-core limit {two:>10,.0f} rows/s   e2e/limit {rate / limit:5.2f}   "
+                      f"e2e/two-core {rate / two:5.2f}   body {len(body) / 1e6:6.1f} MB", flush=True)
         for fmt, body in churn_bodies(args.rows).items():
             bench_churn(predq, stack, fmt, body, args, figures)
         times = latency(predq, args.latency_jobs)
