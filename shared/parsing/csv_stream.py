@@ -71,7 +71,7 @@ def _parse_block(block: bytes, line: int, header: list[str], order: list[int], f
                                   null_values=[""], strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _slow_block(block, line, header, features, handles_missing, rows_before, errors)
-    X = np.empty((table.num_rows, len(features)), dtype=np.float64)
+    X = np.empty((table.num_rows, len(features)), dtype=np.float64, order="F")  # column-major: see parquet.py
     for j, position in enumerate(order):
         column = table.column(position)
         X[:, j] = column.to_numpy(zero_copy_only=False)

@@ -112,13 +112,34 @@ def _passthrough(raw: Any, model: ModelEntry) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+SPOOL_MEMORY_BYTES = 64 << 20
+"""A Parquet body up to this size is held in memory; a bigger one goes to a temporary file."""
+
+
 def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
-    """Parquet needs a seekable file: the body, kept on disk past 64 MiB rather than in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115  (the reader owns it)
+    """Parquet needs a seekable file: the body, kept on disk past SPOOL_MEMORY_BYTES rather than in memory.
+
+    In memory it is one buffer that Arrow reads without copying (a BufferReader), not a BytesIO that each
+    of Arrow's reads copies out of through Python."""
+    parts: list[bytes] = []
+    size = 0
+    while block := body.read(1 << 20):
+        parts.append(block)
+        size += len(block)
+        if size > SPOOL_MEMORY_BYTES:
+            return _on_disk(parts, body)
+    return pa.BufferReader(b"".join(parts))  # type: ignore[no-any-return]
+
+
+def _on_disk(parts: list[bytes], body: BinaryIO | LimitedReader) -> BinaryIO:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (the reader owns it)
+    for part in parts:
+        spool.write(part)
+    parts.clear()
     while block := body.read(1 << 20):
         spool.write(block)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
