@@ -19,7 +19,7 @@ from shared.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
-from shared.parsing import bodies
+from shared.parsing import bodies, json_rows
 from shared.parsing.columns import DEFAULT_MAX_STRING_BYTES, RowSpec
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.csv_typed import iter_typed_csv
@@ -144,9 +144,34 @@ def _on_disk(parts: list[bytes], body: BinaryIO | LimitedReader) -> BinaryIO:
 
 def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
                 route_model: str | None) -> Batch:
+    split = json_rows.split_instances(data)
+    if split is not None:
+        batch = _json_split_batch(split, data, query, registry, limits, route_model)
+        if batch is not None:
+            return batch
     with bodies.gc_paused():
         doc = bodies.load_json(data)
         return _json_doc_batch(doc, data, query, registry, limits, route_model)
+
+
+def _json_split_batch(split: json_rows.Split, data: bytes, query: Mapping[str, str], registry: ModelRegistry,
+                      limits: Limits, route_model: str | None) -> Batch | None:
+    """A big plain JSON body whose rows are parsed a block at a time (json_rows); None: parse it whole.
+
+    Its row count is known only as it is parsed, so the few bodies whose bound on it says nothing for sure
+    (over MAX_ROWS, or no row at all) are parsed whole, and answer exactly as before."""
+    if not 0 < split.rows_bound <= limits.max_rows:
+        return None
+    doc = split.doc
+    params = {**_query_params(query), **{k: doc[k] for k in _BODY_PARAMS if k in doc}}
+    model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
+    if _typed(model, row_spec(model, params, limits)):
+        return None
+    blocks = json_rows.iter_json_rows(data, split, model.features, model.handles_missing)
+    return Batch(model, method, blocks, metadata, callback)
+
+
+_BODY_PARAMS = ("model", "version", "method", "metadata", "callback_url", "passthrough", "extra_columns")
 
 
 def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
@@ -159,9 +184,7 @@ def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: M
     if not isinstance(instances, list):
         raise BadRequestError('"instances" is a list of rows')
     check_row_count(len(instances), limits.max_rows)
-    params = {**_query_params(query), **{k: doc[k] for k in ("model", "version", "method", "metadata",
-                                                               "callback_url", "passthrough", "extra_columns")
-                                         if k in doc}}
+    params = {**_query_params(query), **{k: doc[k] for k in _BODY_PARAMS if k in doc}}
     model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
     spec = row_spec(model, params, limits)
     if not _typed(model, spec):
