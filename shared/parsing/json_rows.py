@@ -52,11 +52,9 @@ def split_instances(data: bytes) -> Split | None:
     if found is None:
         return None
     start = found.end() - 1
-    end = len(data.rstrip())
-    if end < 2 or data[end - 1] != ord("}"):
-        return None
-    stop = len(data[: end - 1].rstrip()) - 1
-    if stop <= start or data[stop] != ord("]"):
+    brace = _last_non_space(data, len(data))
+    stop = _last_non_space(data, brace)
+    if brace < 0 or data[brace] != ord("}") or stop <= start or data[stop] != ord("]"):
         return None
     if data.find(b'"', start, stop) >= 0 or data.find(b"{", start, stop) >= 0:
         return None
@@ -67,6 +65,15 @@ def split_instances(data: bytes) -> Split | None:
     if not isinstance(doc, dict) or doc.get("instances") != []:
         return None
     return Split(doc, start, stop, data.count(b"[", start + 1, stop))
+
+
+def _last_non_space(data: bytes, before: int) -> int:
+    """The index of the last byte before `before` that is not JSON whitespace (-1 if none), without copying
+    the body as `rstrip` would."""
+    i = before - 1
+    while i >= 0 and data[i] in b" \t\r\n":
+        i -= 1
+    return i
 
 
 def iter_json_rows(data: bytes, split: Split, features: Sequence[str], handles_missing: bool,
