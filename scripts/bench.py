@@ -2,9 +2,10 @@
 
 Starts the local stack (two workers) on this machine and prints figures and ratios (the two-core limit:
 two processes, each parsing half of the rows and predicting, scripts/bench_limit.py), with the load average
-at the start and with each figure, then one JSON line holding every figure. A benchmark, not a test: it asserts nothing about speed. Its HTTP side is
-predq_client's (client/): submit, long-poll and paged download as every user gets them; uploads go
-without an Idempotency-Key, so that the API's ingest is measured without hashing the body.
+at the start and with each figure, then one JSON line holding every figure. A benchmark, not a test: it
+asserts nothing about speed. Its HTTP side is predq_client's (client/): submit, long-poll and paged download
+as every user gets them; uploads go without an Idempotency-Key, so that the API's ingest is measured without
+hashing the body.
 
     python -m scripts.bench [--rows 200000] [--big-rows 1000000] [--latency-jobs 200]
 """
