@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install models demo serve test unit integration faults lint contract clean up down logs docker-smoke lock bench secrets
+.PHONY: help install models demo serve test unit integration faults lint contract clean up down logs docker-smoke lock bench \
+	secrets mlflow-venv
 
 DOCKERFILES := Dockerfile.api Dockerfile.worker Dockerfile.flower docker/lab/Dockerfile.redis
 COMPOSE ?= docker compose
@@ -87,9 +90,18 @@ lock: ## re-pin constraints.txt (every package the images install) from the requ
 	rm -rf .stack/lock-venv
 
 clean: ## remove the virtualenv, models and caches
-	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) models .pytest_cache .mypy_cache .ruff_cache
 
-bench: $(STAMP) ## throughput, latency and memory figures on this machine (not a test), then scheduling and by-reference figures
+bench: $(STAMP) $(MLFLOW_STAMP) ## throughput, latency, memory, scheduling and by-reference figures (not a test); predq vs MLflow
 	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_sched
 	$(PY) -m scripts.bench_reference
+	$(PY) -m scripts.bench_mlflow
+
+$(MLFLOW_STAMP): scripts/requirements-mlflow.txt
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet -r scripts/requirements-mlflow.txt
+	touch $(MLFLOW_STAMP)
+
+mlflow-venv: $(MLFLOW_STAMP) ## MLflow's scoring server in its own virtualenv (.venv-mlflow), for make bench

@@ -10,7 +10,8 @@ import sys
 
 import pyarrow as pa
 
-from scripts.bench import FEATURES, make_rows
+from scripts.bench import make_rows
+from scripts.bench_limit import FEATURES
 from scripts.churn import churn_frame
 from shared.codecs import array_table, encode_array, encode_table
 

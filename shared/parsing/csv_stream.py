@@ -6,6 +6,7 @@ that block again to say exactly which line, row and column is wrong.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,9 @@ def read_header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], Iterato
 
 def _header(blocks: Iterator[tuple[int, bytes]]) -> tuple[list[str], int, bytes]:
     for line, block in blocks:
+        found = _header_line(line, block)
+        if found is not None:
+            return found
         text = utf8(block, line)
         if line == 1:
             text = text.removeprefix("\ufeff")
@@ -83,8 +87,26 @@ def _csv_reason(exc: csv.Error) -> str:
     return "it is not well-formed CSV (check its quotes)"
 
 
+def _header_line(line: int, block: bytes) -> tuple[list[str], int, bytes] | None:
+    """The header from the block's first non-blank line, found in bytes, and the block after it; None where
+    only decoding the whole block can tell (a line break that Python sees and "\n" does not): the caller
+    decodes and splits it whole. The rest of the block is not decoded here: its parser refuses a byte that
+    is not UTF-8, and its slow path names the line (utf8), as this did."""
+    start = len(codecs.BOM_UTF8) if line == 1 and block.startswith(codecs.BOM_UTF8) else 0
+    offset = 0
+    while (end := block.find(b"\n", start)) >= 0:
+        raw = utf8(block[start : end + 1], line + offset)
+        if len(raw.splitlines()) > 1:
+            return None
+        if raw.strip():
+            header = [name.strip() for name in _header_row(raw.lstrip("\ufeff"), line + offset)]
+            return header, line + offset + 1, block[end + 1 :]
+        start, offset = end + 1, offset + 1
+    return None
+
+
 def _chain(line: int, block: bytes, rest: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    if block.strip():
+    if block and not block.isspace():  # as block.strip(), without copying the block
         yield line, block
     yield from rest
 
@@ -99,7 +121,7 @@ def _parse_block(block: bytes, line: int, header: list[str], order: list[int], f
                                   null_values=[""], strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _slow_block(block, line, header, features, handles_missing, rows_before, errors)
-    X = np.empty((table.num_rows, len(features)), dtype=np.float64, order="F")  # a contiguous run per column
+    X = np.empty((table.num_rows, len(features)), dtype=np.float64, order="F")  # column-major: see parquet.py
     for j, position in enumerate(order):
         column = table.column(position)
         X[:, j] = column.to_numpy(zero_copy_only=False)

@@ -22,7 +22,7 @@ from shared.errors import (
     UnsupportedMediaTypeError,
     brief,
 )
-from shared.parsing import bodies
+from shared.parsing import bodies, json_rows
 from shared.parsing.columns import DEFAULT_MAX_STRING_BYTES, RowSpec, check_column_count
 from shared.parsing.csv_stream import iter_csv
 from shared.parsing.csv_typed import iter_typed_csv
@@ -139,20 +139,65 @@ def _passthrough(raw: Any, model: ModelEntry) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+SPOOL_MEMORY_BYTES = 64 << 20
+"""A Parquet body up to this size is held in memory; a bigger one goes to a temporary file."""
+
+
 def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
-    """Parquet needs a seekable file: the body, kept on disk past 64 MiB rather than in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # noqa: SIM115  (the reader owns it)
+    """Parquet needs a seekable file: the body, kept on disk past SPOOL_MEMORY_BYTES rather than in memory.
+
+    In memory it is one buffer that Arrow reads without copying (a BufferReader), not a BytesIO that each
+    of Arrow's reads copies out of through Python."""
+    parts: list[bytes] = []
+    size = 0
+    while block := body.read(1 << 20):
+        parts.append(block)
+        size += len(block)
+        if size > SPOOL_MEMORY_BYTES:
+            return _on_disk(parts, body)
+    return pa.BufferReader(b"".join(parts))  # type: ignore[no-any-return]
+
+
+def _on_disk(parts: list[bytes], body: BinaryIO | LimitedReader) -> BinaryIO:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (the reader owns it)
+    for part in parts:
+        spool.write(part)
+    parts.clear()
     while block := body.read(1 << 20):
         spool.write(block)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _json_batch(data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
                 route_model: str | None) -> Batch | Reference:
+    split = json_rows.split_instances(data)
+    if split is not None:
+        batch = _json_split_batch(split, data, query, registry, limits, route_model)
+        if batch is not None:
+            return batch
     with bodies.gc_paused():
         doc = bodies.load_json(data)
         return _json_doc_batch(doc, data, query, registry, limits, route_model)
+
+
+def _json_split_batch(split: json_rows.Split, data: bytes, query: Mapping[str, str], registry: ModelRegistry,
+                      limits: Limits, route_model: str | None) -> Batch | None:
+    """A big plain JSON body whose rows are parsed a block at a time (json_rows); None: parse it whole.
+
+    Its row count is known only as it is parsed, so the few bodies whose bound on it says nothing for sure
+    (over MAX_ROWS, or no row at all) are parsed whole, and answer exactly as before."""
+    if not 0 < split.rows_bound <= limits.max_rows or "input" in split.doc:
+        return None
+    params = _doc_params(split.doc, query)
+    model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
+    if is_typed(model, row_spec(model, params, limits)):
+        return None
+    blocks = json_rows.iter_json_rows(data, split, model.features, model.handles_missing)
+    return Batch(model, method, blocks, metadata, callback)
+
+
+_BODY_PARAMS = ("model", "version", "method", "metadata", "callback_url", "passthrough", "extra_columns")
 
 
 def _json_doc_batch(doc: Any, data: bytes, query: Mapping[str, str], registry: ModelRegistry, limits: Limits,
@@ -203,8 +248,7 @@ def _reference(doc: dict[str, Any], query: Mapping[str, str], registry: ModelReg
 
 def _doc_params(doc: dict[str, Any], query: Mapping[str, str]) -> dict[str, Any]:
     """A JSON body's parameters, over those of the query string."""
-    names = ("model", "version", "method", "metadata", "callback_url", "passthrough", "extra_columns")
-    return {**_query_params(query), **{k: doc[k] for k in names if k in doc}}
+    return {**_query_params(query), **{k: doc[k] for k in _BODY_PARAMS if k in doc}}
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, Any]:

@@ -172,6 +172,20 @@ def test_csv_that_is_not_utf8_is_a_400(size: int) -> None:
     assert "UTF-8" in error.detail
 
 
+def test_csv_not_utf8_right_after_the_header_names_its_line() -> None:
+    body = (",".join(IRIS_FEATURES) + "\n5.1,3.5,1.4,0.2\n").encode() + b"1,2,3,\xe9\n"
+    error = refusal(lambda: iter_csv(io.BytesIO(body), IRIS_FEATURES, False))
+    assert isinstance(error, BadRequestError)
+    assert error.detail == "line 3 is not UTF-8"
+    header = b"sepal_length,\xe9\n"
+    assert refusal(lambda: iter_csv(io.BytesIO(header), IRIS_FEATURES, False)).detail == "line 1 is not UTF-8"
+
+
+def test_csv_header_ended_by_a_bare_carriage_return() -> None:
+    body = (",".join(IRIS_FEATURES) + "\r5.1,3.5,1.4,0.2\n4.9,3.0,1.4,0.2\n").encode()
+    np.testing.assert_array_equal(csv_array(body, 1 << 20), [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2]])
+
+
 @pytest.mark.parametrize("body", [b"", b"\n\n", b"  \n"])
 def test_an_empty_csv_is_a_400(body: bytes) -> None:
     assert isinstance(refusal(lambda: iter_csv(io.BytesIO(body), IRIS_FEATURES, False)), BadRequestError)
