@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from shared.errors import UnprocessableError
+from shared.errors import PredqError, UnprocessableError
+from shared.parsing.parquet_file import open_parquet
 from shared.storage.locations import Location
 
 FORMATS = {"parquet": (".parquet", ".pq"), "csv": (".csv",), "ndjson": (".ndjson", ".jsonl")}
@@ -108,8 +108,10 @@ def plan_parquet(location: Location, files: list[str], chunk_rows: int, split_ro
     for index, path in enumerate(files):
         try:
             with location.fs.open_input_file(path) as handle:
-                meta = pq.ParquetFile(handle).metadata
+                meta = open_parquet(handle).metadata  # the footer bounded before pyarrow parses it
                 schema = meta.schema.to_arrow_schema()
+        except PredqError as exc:
+            raise UnprocessableError(f"input.uri {location.uri!r} cannot be read: {exc.detail}") from None
         except (OSError, pa.ArrowException) as exc:
             raise unreadable(location, exc) from None
         if plan.schema is None:
