@@ -198,13 +198,20 @@ class Lifecycle:
     def _accept_stored(self, job: Job) -> None:
         """Record a job whose chunks are all stored, and put them in line: all at once in the small lane, or in
         the fair scheduler for the bulk lane."""
+        if job.bulk:  # recorded and put in the scheduler's line in one transaction: never one without the other
+            try:
+                self.store.create_record(job, self.settings.max_queued_jobs,
+                                         also=lambda pipe: self.scheduler.add(job, job.chunks_total, pipe))
+            except UnavailableError:
+                raise  # refused whole (the queue is full): nothing was written
+            except Exception:
+                self._discard_quietly(job)  # a command of the transaction failed: no half-accepted job stays
+                raise
+            self._dispatch_quietly()
+            return
         self.store.create_record(job, self.settings.max_queued_jobs)
         try:
-            if job.bulk:
-                self.scheduler.add(job, job.chunks_total)
-                self._dispatch_quietly()
-            else:
-                self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
+            self.queue.send(Lane.SMALL, [(job.job_id, index) for index in range(job.chunks_total)])
         except Exception:
             log.exception("enqueuing job %s failed; discarding it", job.job_id)
             self._discard_quietly(job)

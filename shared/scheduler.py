@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import cast
 
 import redis
+from redis.client import Pipeline
 
 from shared import scripts
 from shared.job import Job
@@ -39,10 +40,11 @@ class FairScheduler:
         self._schedule = client.register_script(scripts.SCHEDULE_JOB)
         self._take = client.register_script(scripts.TAKE_CHUNKS)
 
-    def add(self, job: Job, ready: int) -> None:
-        """Put a bulk job in line behind its owner's other jobs, with its first `ready` chunks stored."""
-        self._schedule(keys=[OWNERS, OWNER_SET, owner_ring(job.owner), SCHEDULED],
-                       args=[job.job_id, job.owner, ready, self.ttl])
+    def add(self, job: Job, ready: int, client: redis.Redis | Pipeline | None = None) -> None:
+        """Put a bulk job in line behind its owner's other jobs, with its first `ready` chunks stored; in
+        `client`'s transaction when given (the job's record must exist when it runs)."""
+        self._schedule(keys=[OWNERS, OWNER_SET, owner_ring(job.owner), SCHEDULED, job_key(job.job_id)],
+                       args=[job.job_id, job.owner, ready, self.ttl], client=client)
 
     def more_ready(self, job_id: str, chunks: int) -> None:
         """`chunks` more chunks of a body still being read are stored and may be dispatched."""

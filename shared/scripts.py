@@ -76,8 +76,11 @@ return {'ended', ARGV[1]}
 """
 
 SCHEDULE_JOB = """
--- KEYS: owners ring, owners set, the owner's job ring, scheduled-chunks counter
+-- KEYS: owners ring, owners set, the owner's job ring, scheduled-chunks counter, the job's hash
 -- ARGV: job id, owner, chunks, ttl seconds
+-- 0 (nothing scheduled) when the job has no record: run in one transaction after CREATE_JOB, a refused job
+-- is not scheduled
+if redis.call('EXISTS', KEYS[5]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[2]) end

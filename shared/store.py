@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import redis
+from redis.client import Pipeline
 
 from shared import scripts
 from shared.codecs import array_table, decode_table, encode_table
@@ -192,11 +193,21 @@ class JobStore:
         if chunks:
             self.redis.delete(*(input_key(job_id, i) for i in range(chunks)))
 
-    def create_record(self, job: Job, max_active: int) -> None:
-        """Write the record of a job whose chunks are stored; refuse (503, dropping them) when full."""
+    def create_record(self, job: Job, max_active: int, also: Callable[[Pipeline], None] | None = None) -> None:
+        """Write the record of a job whose chunks are stored; refuse (503, dropping them) when full.
+
+        `also` adds commands to the same transaction: what must happen if and only if the record is written
+        (a bulk job's place in the fair scheduler), so that no process dying in between strands the job."""
         fields = [item for pair in job.to_hash().items() for item in pair]
         keys = [job_key(job.job_id), *self.listing_keys(job.owner)]
-        created = self._create(keys=keys, args=[job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields])
+        args = [job.job_id, int(time.time() * 1e6), self.ttl, max_active, *fields]
+        if also is None:
+            created = self._create(keys=keys, args=args)
+        else:
+            with self.redis.pipeline(transaction=True) as pipe:
+                self._create(keys=keys, args=args, client=pipe)
+                also(pipe)
+                created = pipe.execute()[0]
         if not created:
             self.drop_inputs(job.job_id, job.chunks_total)
             self.drop_plan(job.job_id)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 import redis
 
+from shared.errors import UnavailableError
 from shared.ingest import Ingests
 from shared.job import JobStatus
 from shared.keys import key
@@ -85,3 +89,29 @@ def test_a_body_still_being_read_keeps_its_turn_while_nothing_is_ready(any_store
     scheduler.more_ready(reading.job_id, 2)
     assert scheduler.take(window=10) == [(reading.job_id, 1), (reading.job_id, 2)]
     assert scheduler.waiting() == 0
+
+
+def test_a_bulk_job_is_recorded_and_scheduled_in_one_transaction(any_store: JobStore, any_redis: redis.Redis) -> None:
+    scheduler = FairScheduler(any_redis, BULK, 3600)
+    job = replace(make_job(rows=12, chunk_rows=4, owner="alice"), bulk=True)
+    any_store.create_record(job, 10, also=lambda pipe: scheduler.add(job, job.chunks_total, pipe))
+    assert any_store.find(job.job_id) is not None
+    assert scheduler.waiting() == 3
+    assert [index for _, index in scheduler.take(10)] == [0, 1, 2]
+
+
+def test_a_bulk_job_refused_for_a_full_queue_is_neither_recorded_nor_scheduled(any_store: JobStore,
+                                                                             any_redis: redis.Redis) -> None:
+    scheduler = FairScheduler(any_redis, BULK, 3600)
+    created(any_store, rows=4, owner="bob", chunk_rows=4)  # the one place of a queue of one
+    job = replace(make_job(rows=12, chunk_rows=4, owner="alice"), bulk=True)
+    with pytest.raises(UnavailableError):
+        any_store.create_record(job, 1, also=lambda pipe: scheduler.add(job, job.chunks_total, pipe))
+    assert any_store.find(job.job_id) is None
+    assert scheduler.waiting() == 0 and scheduler.take(10) == []
+
+
+def test_scheduling_a_job_without_a_record_does_nothing(any_redis: redis.Redis) -> None:
+    scheduler = FairScheduler(any_redis, BULK, 3600)
+    scheduler.add(replace(make_job(rows=8, chunk_rows=4, owner="alice"), bulk=True), 2)
+    assert scheduler.waiting() == 0 and scheduler.take(10) == []
