@@ -20,7 +20,9 @@ COUNTERS = {
     "predq_jobs_submitted": ("Jobs accepted.", ("model",)),
     "predq_jobs_finished": ("Jobs that reached a terminal status.", ("model", "status")),
     "predq_rows_scored": ("Rows scored by workers.", ("model",)),
-    "predq_chunks_scored": ("Chunks scored, by the worker node that scored them.", ("worker",)),
+    "predq_chunks_scored": ("Chunks scored, by the worker node that scored them (not those scored while their "
+                            "body was still being read: their rows count in predq_rows_scored once the job is "
+                            "accepted).", ("worker",)),
     "predq_http_requests": ("HTTP requests answered.", ("route", "method", "status")),
 }
 HISTOGRAMS = {

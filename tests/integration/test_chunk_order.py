@@ -41,7 +41,9 @@ def test_fifty_chunks_over_two_workers_come_back_row_by_row_in_order(api: Api, s
     assert_same_results(api.results(job["job_id"], limit=333), want)
     after = _chunks_by_worker(api)
     scored = {node: after[node] - before.get(node, 0.0) for node in after}
-    assert sum(scored.values()) == 50 + stack.workers, scored
+    # A chunk scored while its body was still being read counts only once the job is accepted, in
+    # predq_rows_scored (checked below), not per worker: how many did is a race, so only a bound holds here.
+    assert sum(scored.values()) <= 50 + stack.workers, scored
     assert len([node for node, n in scored.items() if n > 0]) == stack.workers == 2, (
         f"both worker nodes score chunks at once; chunks scored by node: {scored}")
     assert {node.rsplit("-", 1)[0] for node in scored} == {"w1", "w2"}  # name-hash: no host in /metrics
