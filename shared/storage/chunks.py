@@ -19,7 +19,7 @@ from shared.parsing.parquet_typed import parquet_tables, spec_columns
 from shared.parsing.submission import is_typed, row_blocks
 from shared.registry import ModelEntry, ModelRegistry
 from shared.storage import parts
-from shared.storage.locations import StoragePolicy
+from shared.storage.locations import StoragePolicy, storage_reason
 from shared.store import as_table
 
 
@@ -45,8 +45,7 @@ class StoredChunks:
         except PredqError as exc:
             raise ChunkFailedError(_shifted(exc, first)) from None
         except (OSError, pa.ArrowException) as exc:
-            raise ChunkFailedError(f"its input could not be read from storage: {str(exc).splitlines()[0][:200]}"
-                                   ) from exc
+            raise ChunkFailedError(f"its input could not be read from storage: {storage_reason(exc)}") from exc
         table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
         if table.num_rows != stop - first:  # a line break inside a CSV field, or a file changed since
             raise ChunkFailedError(f"{table.num_rows} rows were read where the input held {stop - first} when the "

@@ -22,6 +22,12 @@ from shared.logs import key_id
 SCHEMES = ("file", "s3")
 
 
+def storage_reason(exc: BaseException, hide: str = "") -> str:
+    """What the storage said, in one short line: its first line, `hide` (a host path) replaced by <uri>."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (reason.replace(hide, "<uri>") if hide else reason)[:200]
+
+
 @dataclass(frozen=True)
 class Location:
     """A checked URI and where to reach it: `path` is what `fs` takes (a local path, or bucket/key)."""

@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 
 from shared.errors import PredqError, UnprocessableError
 from shared.parsing.parquet_file import open_parquet
-from shared.storage.locations import Location
+from shared.storage.locations import Location, storage_reason
 
 FORMATS = {"parquet": (".parquet", ".pq"), "csv": (".csv",), "ndjson": (".ndjson", ".jsonl")}
 SCAN_BYTES = 16 << 20
@@ -96,9 +96,7 @@ def _inferred_format(location: Location, files: list[str]) -> str:
 
 def unreadable(location: Location, exc: BaseException) -> UnprocessableError:
     """The storage's reason, without the host's paths or credentials (the first line, paths cut off)."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    reason = reason.replace(location.path, "<uri>")
-    return UnprocessableError(f"input.uri {location.uri!r} cannot be read: {reason[:200]}")
+    return UnprocessableError(f"input.uri {location.uri!r} cannot be read: {storage_reason(exc, location.path)}")
 
 
 def plan_parquet(location: Location, files: list[str], chunk_rows: int, split_rows: int) -> InputPlan:

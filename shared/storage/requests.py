@@ -14,7 +14,7 @@ from shared.parsing.parquet import check_columns
 from shared.parsing.parquet_typed import check_typed_columns
 from shared.parsing.submission import Reference, is_typed
 from shared.storage import parts
-from shared.storage.locations import Location, StoragePolicy
+from shared.storage.locations import Location, StoragePolicy, storage_reason
 from shared.storage.plan import InputPlan, input_files, plan_lines, plan_parquet
 from shared.store import new_job_id
 
@@ -71,7 +71,7 @@ def _check_empty(output: Location) -> None:
     try:
         taken = parts.holds_files(output.fs, output.path.rstrip("/"))
     except OSError as exc:
-        raise UnprocessableError(f"output.uri {output.uri!r} cannot be read: {str(exc).splitlines()[0][:200]}"
+        raise UnprocessableError(f"output.uri {output.uri!r} cannot be read: {storage_reason(exc, output.path)}"
                                  ) from None
     if taken:
         raise UnprocessableError(f"output.uri {output.uri!r} already holds files; give each job its own output "
