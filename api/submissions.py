@@ -7,7 +7,7 @@ from typing import BinaryIO, cast
 import pyarrow as pa
 from flask import request
 
-from api.bodies import GuardedBody
+from api.bodies import GuardedBody, SocketBody
 from api.holds import start_upload
 from shared.batch import Batch, limited_blocks
 from shared.errors import PayloadTooLargeError
@@ -30,7 +30,8 @@ def body_reader(svc: Services) -> LimitedReader:
                                    f"so the limit (MAX_JSON_BODY_BYTES) is {settings.max_json_body_bytes}: send "
                                    "bigger batches as CSV, NDJSON or Parquet")
     start_upload()
-    guarded = GuardedBody(cast(BinaryIO, request.stream), settings.body_min_bytes_per_second,
+    stream = SocketBody.of(request.environ.get("wsgi.input")) or cast(BinaryIO, request.stream)
+    guarded = GuardedBody(stream, settings.body_min_bytes_per_second,
                           settings.body_read_timeout_seconds, settings.max_json_body_bytes if is_json else None,
                           request.environ.get("gunicorn.socket"))
     # Only an Idempotency-Key needs the body's hash; hashing a big body costs a noticeable share of its ingest.

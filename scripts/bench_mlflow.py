@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +160,18 @@ class MLflowServer:
             stop_process(self.proc)
 
 
+def pieces(body: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+    """The body as views of 1 MiB, the way predq_client uploads bytes: httpx given one 80 MB piece copies what
+    is left of it after every partial send, which cost the client more CPU than the server's parse."""
+    view = memoryview(body)
+    return (view[start : start + size] for start in range(0, len(body), size))  # type: ignore[misc]  # bytes-like
+
+
 def mlflow_run(http: httpx.Client, fmt: str, body: bytes) -> tuple[float, list[Any]]:
     """Seconds from the POST's first byte to the parsed predictions, and the predictions."""
     started = time.perf_counter()
-    answer = http.post("/invocations", content=body, headers={"Content-Type": CONTENT_TYPES[fmt]})
+    answer = http.post("/invocations", content=pieces(body),
+                       headers={"Content-Type": CONTENT_TYPES[fmt], "Content-Length": str(len(body))})
     if answer.status_code != 200:
         raise RuntimeError(f"MLflow answered {answer.status_code}: {answer.text[:300]}")
     predictions = answer.json()["predictions"]

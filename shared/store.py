@@ -367,8 +367,8 @@ class JobStore:
             result = result_table(job.method, result, job.classes)
         keys = [job_key(job.job_id), done_key(job.job_id), result_key(job.job_id, index),
                 input_key(job.job_id, index), ACTIVE]
-        kept = b"" if job.output is not None else encode_table(result)  # written to storage already
-        args: list[str | bytes | int] = [index, len(result), kept, repr(time.time()), self.ttl, job.job_id]
+        kept = memoryview(b"") if job.output is not None else encode_table(result)  # written to storage already
+        args: list[str | bytes | memoryview | int] = [index, len(result), kept, repr(time.time()), self.ttl, job.job_id]
         answer = self._finish(keys=keys, args=args)
         return ChunkFinish(_text(answer))
 

@@ -49,8 +49,7 @@ def body_of(data: Any, format: str | None = None) -> Body:
     if isinstance(data, str | os.PathLike):
         return file_body(Path(data), format)
     if isinstance(data, bytes | bytearray | memoryview):
-        raw = bytes(data)
-        return Body(_required(format, "bytes"), lambda: iter([raw]), len(raw))
+        return bytes_body(bytes(data) if not isinstance(data, bytes) else data, _required(format, "bytes"))
     if _is_table(data):
         return table_body(data)
     if isinstance(data, Iterable):
@@ -74,6 +73,19 @@ def file_body(path: Path, format: str | None) -> Body:
             yield from iter(lambda: file.read(BLOCK_BYTES), b"")
 
     return Body(fmt, chunks, length)
+
+
+def bytes_body(raw: bytes, fmt: str) -> Body:
+    """Bytes sent in pieces of BLOCK_BYTES, each a view of them: the HTTP layer sends one piece as a whole
+    buffer, copying what is left of it after every partial send (an 80 MB body in one piece cost more CPU to
+    upload than the service spent parsing it)."""
+    view = memoryview(raw)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(raw), BLOCK_BYTES):
+            yield view[start : start + BLOCK_BYTES]  # type: ignore[misc]  # bytes-like: httpx sends it as it is
+
+    return Body(fmt, chunks, len(raw))
 
 
 def table_body(table: Any) -> Body:
