@@ -33,9 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import joblib
@@ -48,6 +49,7 @@ from sklearn.datasets import make_classification
 from scripts.bench import STACK_ENV
 from scripts.bench_churn import load_model
 from scripts.bench_limit import FEATURES, two_core_limit
+from scripts.cpu_seconds import self_seconds, tree_seconds
 from scripts.embedded_redis import free_port
 from scripts.stack import LocalStack, stop_process
 from shared.settings import REPO_ROOT
@@ -59,6 +61,7 @@ MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
 MLFLOW_WORKERS = 2
 RESULT_PAGE_ROWS = 100_000
 HTTP_TIMEOUT = 600.0
+T = TypeVar("T")
 TWO_CORE_LIMITS = (("bench-forest", "csv"), ("bench-forest", "json"))
 """The two-core limit is measured where the issue asks for it: bench-forest, CSV and JSON bodies."""
 
@@ -155,6 +158,13 @@ class MLflowServer:
             time.sleep(0.3)
         raise RuntimeError(f"MLflow's server was not ready within 120 s; see {self.log}")
 
+    @property
+    def pid(self) -> int:
+        """The `mlflow models serve` process: its uvicorn workers are its descendants."""
+        if self.proc is None:
+            raise RuntimeError("the MLflow server is not running")
+        return self.proc.pid
+
     def __exit__(self, *_: object) -> None:
         if self.proc is not None:
             stop_process(self.proc)
@@ -186,6 +196,27 @@ def predq_run(predq: Client, model: str, fmt: str, body: bytes) -> tuple[float, 
         raise RuntimeError(f"job {job.job_id} ended {job.status}")
     results = list(predq.results(job.job_id, page_rows=RESULT_PAGE_ROWS))
     return time.perf_counter() - started, results
+
+
+def stack_roles(stack: LocalStack) -> dict[str, list[int]]:
+    """The stack's processes by role, for `tree_seconds` (Redis only when the stack started its own)."""
+    redis = stack.redis.process if stack.redis else None
+    return {"api": [stack.api.pid] if stack.api else [], "workers": [p.pid for p in stack.worker_procs],
+            **({"redis": [redis.pid]} if redis else {})}
+
+
+def with_cpu(roles: dict[str, list[int]], run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """`run()`'s answer, and the CPU seconds each role's processes (and this client) spent meanwhile."""
+    before, own = tree_seconds(roles), self_seconds()
+    answer = run()
+    after, own_after = tree_seconds(roles), self_seconds()
+    return answer, {**{role: round(after[role] - before[role], 3) for role in roles},
+                    "client": round(own_after - own, 3)}
+
+
+def least(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run that spent the least CPU in all (the one least disturbed by the rest of the machine)."""
+    return min(runs, key=lambda used: sum(used.values()))
 
 
 def labels(results: list[Any]) -> list[Any]:
@@ -223,12 +254,17 @@ def compare(stack: LocalStack, workdir: Path, X: Rows, repeats: int) -> dict[str
                     mlflow_times: dict[str, list[float]] = {shape: [] for shape in theirs}
                     limits: list[float] = []
                     parts = halves(X, name, fmt) if (name, fmt) in TWO_CORE_LIMITS else None
+                    cpu: dict[str, list[dict[str, float]]] = {"predq": [], "mlflow": []}
                     for _ in range(repeats):  # each round takes every figure once: they share the machine's moods
-                        seconds, ours_back = predq_run(predq, name, fmt, ours)
+                        (seconds, ours_back), used = with_cpu(stack_roles(stack),
+                                                              partial(predq_run, predq, name, fmt, ours))
                         predq_times.append(seconds)
+                        cpu["predq"].append(used)
                         for shape, body in theirs.items():
-                            seconds, theirs_back = mlflow_run(http, fmt, body)
+                            (seconds, theirs_back), used = with_cpu(
+                                {"server": [mlflow.pid]}, partial(mlflow_run, http, fmt, body))
                             mlflow_times[shape].append(seconds)
+                            cpu["mlflow"].append(used)
                             if len(theirs_back) != len(X):
                                 raise RuntimeError(f"{name} {shape}: {len(theirs_back)} rows from MLflow for {len(X)}")
                         if parts is not None:
@@ -247,6 +283,11 @@ def compare(stack: LocalStack, workdir: Path, X: Rows, repeats: int) -> dict[str
                     print(f"{key:<22} predq {ours_rate:>10,.0f} rows/s   MLflow {theirs_rate:>10,.0f} rows/s "
                           f"({shape})   predq/MLflow {ours_rate / theirs_rate:5.2f}   body {len(ours) / 1e6:5.1f} MB"
                           f"   same predictions {same:.0%}   load {load()[0]}", flush=True)
+                    figures[key]["cpu_seconds_per_job"] = {side: least(runs) for side, runs in cpu.items()}
+                    print(f"{'':<22} CPU s per job (least of the runs): "
+                          + "   ".join(f"{side} " + " + ".join(f"{role} {v:.2f}" for role, v in least(runs).items())
+                                     + f" = {sum(least(runs).values()):.2f}" for side, runs in cpu.items()),
+                          flush=True)
                     if limits:
                         limit = max(limits)
                         figures[key].update(two_core_limit_rows_per_s=round(limit),
