@@ -14,6 +14,7 @@ BURN = ("import time, sys\n"
 
 
 def test_the_cpu_of_a_grandchild_counts_for_its_root() -> None:
+    # `; true` keeps sh from replacing itself with python: the burner is a grandchild of the root
     shell = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"; true', BURN], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
