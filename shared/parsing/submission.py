@@ -147,7 +147,9 @@ def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
     """Parquet needs a seekable file: the body, kept on disk past SPOOL_MEMORY_BYTES rather than in memory.
 
     In memory it is one buffer that Arrow reads without copying (a BufferReader), not a BytesIO that each
-    of Arrow's reads copies out of through Python."""
+    of Arrow's reads copies out of through Python. The buffer comes from Arrow's memory pool, which keeps
+    freed memory for the next body: joining the pieces into new bytes cost the operating system's page faults
+    on every byte of every body (22 ms against 4 ms for 37 MB)."""
     parts: list[bytes] = []
     size = 0
     while block := body.read(1 << 20):
@@ -155,7 +157,12 @@ def _spooled(body: BinaryIO | LimitedReader) -> BinaryIO:
         size += len(block)
         if size > SPOOL_MEMORY_BYTES:
             return _on_disk(parts, body)
-    return pa.BufferReader(b"".join(parts))  # type: ignore[no-any-return]
+    whole = pa.allocate_buffer(size)
+    view, at = memoryview(whole).cast("B"), 0
+    for part in parts:
+        view[at : at + len(part)] = part
+        at += len(part)
+    return pa.BufferReader(whole)  # type: ignore[no-any-return]
 
 
 def _on_disk(parts: list[bytes], body: BinaryIO | LimitedReader) -> BinaryIO:
