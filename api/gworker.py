@@ -25,6 +25,7 @@ from typing import Any
 from gunicorn import http, util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from api.bodies import DEADLINES
 from api.wire import problem_bytes, write_problem
 from shared.settings import Settings
 
@@ -123,13 +124,20 @@ class HeadFirstThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is 
         conn.close()
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
-        """gthread drains a body the app did not read (a refused upload: 413, 408, 429, 503) for up to 5 s in
-        the request's thread; trickled, that holds the thread 5 s. A body that is already here (a small one
-        refused before it was read) is still drained, so its connection stays usable; one that is not here
-        within DRAIN_SECONDS closes the connection."""
+        """gthread drains a body the app did not read (a refused upload: 413, 408, 429, 503) in the request's
+        thread. A body that is already here (a small one refused before it was read) is still drained, so its
+        connection stays usable; one that is not here within DRAIN_SECONDS closes the connection. gunicorn's
+        own deadline is only checked between its 1 KiB reads, each of which a byte every few seconds keeps
+        waiting, so the connection's reads are also shut when the deadline passes."""
         if not keepalive:
             return False
-        return bool(conn.parser.finish_body(deadline=time.monotonic() + DRAIN_SECONDS))
+        deadline = time.monotonic() + DRAIN_SECONDS
+        DEADLINES.arm(id(conn), deadline, conn.sock)
+        try:
+            drained = bool(conn.parser.finish_body(deadline=deadline))
+        finally:
+            cut = not DEADLINES.disarm(id(conn))
+        return drained and not cut
 
     def murder_pending(self) -> None:
         """gthread's expiry of idle connections, and of requests whose headers did not arrive in time."""

@@ -105,6 +105,29 @@ def test_a_body_refused_part_way_never_leaks_into_the_next_request(slow_api: Api
     assert second == b"" or second.startswith(b"HTTP/1.1 200"), second[:300]
 
 
+def test_a_body_trickled_after_its_refusal_does_not_hold_a_thread(slow_api: Api) -> None:
+    """A model that does not exist is a 404 before the body is read; the unread body is then drained for at
+    most DRAIN_SECONDS (0.25 s) whatever the client does. Here it trickles a byte every 50 ms: the server must
+    close the connection long before the 1 KiB that gunicorn's own drain reads at a time (51 s of trickle)."""
+    with _connect(slow_api.base) as sock:
+        sock.sendall(b"POST /models/no-such-model/predict HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+                     b"Content-Length: 1000000\r\n\r\nsepal_length")
+        assert _answer(sock).startswith(b"HTTP/1.1 404"), "the refusal comes before the body is read"
+        sent, closed = 0, False
+        while sent < 200 and not closed:
+            try:
+                sock.sendall(b"5")
+                sent += 1
+                sock.settimeout(0.05)
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed as well
+                closed = True
+    assert closed, f"still open after {sent} trickled bytes"
+    assert sent < 100, sent  # 0.25 s of drain is 5 bytes here; 100 leaves room for a slow machine
+
+
 def test_clients_trickling_headers_or_bodies_do_not_stop_healthz(slow_api: Api) -> None:
     """Three times as many tricklers as threads: the process still answers, because headers are read without a
     thread, bodies past MAX_UPLOADS are refused before they are read, and trickles are cut off."""
