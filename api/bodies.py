@@ -169,10 +169,5 @@ class GuardedBody:
         return data
 
     def _too_slow(self, what: str) -> RequestTimeoutError:
-        """The 408 for a body behind its floor; nothing more is read from its connection (which then closes),
-        so gunicorn's drain of the rest cannot be held by the same trickle."""
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RD)
         return RequestTimeoutError(f"{what}; bodies must arrive at {self.min_rate} bytes/s or more "
                                    "(BODY_MIN_BYTES_PER_SECOND) and never pause for BODY_READ_TIMEOUT_SECONDS")

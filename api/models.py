@@ -62,8 +62,8 @@ def predict_now(name: str) -> Response:
     try:
         result = score(estimator, batch.method, model_input(estimator, rows, model.schema))
     except Exception as exc:  # the model's own message may hold paths or hosts: the log keeps it, not the answer
-        log.exception("model %s v%s failed on a synchronous batch", model.name, model.version)
-        raise UnprocessableError(f"model {model.name} v{model.version} could not score these rows: its "
+        log.exception("model %s failed on a synchronous batch", model.label)
+        raise UnprocessableError(f"model {model.label} could not score these rows: its "
                                  f"{batch.method} raised {type(exc).__name__}") from None
     table = result_table(batch.method, result, model.classes, passthrough_columns(rows, model.schema))
     body: dict[str, Any] = {"results": json_values(table, batch.method, len(batch.passthrough)), "model": model.ref()}

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from predq_client import Client
+from predq_client.bodies import bytes_body
 from sklearn.datasets import make_classification
 
 from scripts.bench import STACK_ENV
@@ -170,17 +171,10 @@ class MLflowServer:
             stop_process(self.proc)
 
 
-def pieces(body: bytes, size: int = 1 << 20) -> Iterator[bytes]:
-    """The body as views of 1 MiB, the way predq_client uploads bytes: httpx given one 80 MB piece copies what
-    is left of it after every partial send, which cost the client more CPU than the server's parse."""
-    view = memoryview(body)
-    return (view[start : start + size] for start in range(0, len(body), size))  # type: ignore[misc]  # bytes-like
-
-
 def mlflow_run(http: httpx.Client, fmt: str, body: bytes) -> tuple[float, list[Any]]:
     """Seconds from the POST's first byte to the parsed predictions, and the predictions."""
     started = time.perf_counter()
-    answer = http.post("/invocations", content=pieces(body),
+    answer = http.post("/invocations", content=bytes_body(body, fmt).chunks(),  # uploaded as predq_client does
                        headers={"Content-Type": CONTENT_TYPES[fmt], "Content-Length": str(len(body))})
     if answer.status_code != 200:
         raise RuntimeError(f"MLflow answered {answer.status_code}: {answer.text[:300]}")

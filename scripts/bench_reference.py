@@ -26,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
-import requests
 from predq_client import Client
 
 from scripts.bench_churn import load_model
@@ -86,15 +85,11 @@ def two_core_limit(model_dir: str, name: str, path: Path) -> float:
         return rows / (time.perf_counter() - started)
 
 
-def by_reference(stack: LocalStack, predq: Client, name: str, path: Path, output: Path) -> tuple[float, dict[str, Any]]:
+def by_reference(predq: Client, name: str, path: Path, output: Path) -> tuple[float, dict[str, Any]]:
     """Seconds from the POST to the job's success, and the final job resource."""
     shutil.rmtree(output, ignore_errors=True)
-    doc: dict[str, Any] = {"model": name, "input": {"uri": f"file://{path}"}, "output": {"uri": f"file://{output}/"}}
     started = time.perf_counter()
-    answer = requests.post(stack.base_url + "/jobs", json=doc, timeout=600)
-    if answer.status_code != 202:
-        raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:500]}")
-    job = predq.wait(answer.json()["job_id"])
+    job = predq.wait(predq.submit_uri(f"file://{path}", output_uri=f"file://{output}/", model=name).job_id)
     elapsed = time.perf_counter() - started
     if job.status != "succeeded":
         raise RuntimeError(f"{name}: job {job.job_id} ended {job.status}: {job.raw.get('error')}")
@@ -114,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
           f"2 workers; load average {figures['load_1m']}")
     with LocalStack(workers=2, env=local_storage(DATA)) as stack, Client(stack.base_url, timeout=600) as predq:
         for name in args.models:
-            seconds, job = by_reference(stack, predq, name, path, DATA / f"out-{name}")
+            seconds, job = by_reference(predq, name, path, DATA / f"out-{name}")
             manifest = json.loads((DATA / f"out-{name}" / "_predq.json").read_text())
             if manifest["rows"] != args.rows:
                 raise RuntimeError(f"{name}: the manifest holds {manifest['rows']} rows")

@@ -121,14 +121,17 @@ class Lifecycle:
                       idempotent: IdempotentRequest | None = None) -> Submitted:
         """Record and enqueue a job by reference, its chunks planned in `segments` (where each lies in storage)."""
         self._check_room(job.owner, idempotent)
-        try:
+
+        def accept() -> None:  # the plan first: a chunk dispatched once the job is recorded finds where it lies
             self.store.put_plan(job.job_id, segments)
-            earlier = self._admit(job, job.owner, idempotent, lambda: self._accept(job, overlapped=False))
+            self._accept(job, overlapped=False)
+
+        try:
+            earlier = self._admit(job, job.owner, idempotent, accept)
         except BaseException:
             self.store.drop_plan(job.job_id)
             raise
-        if earlier is not None:
-            self.store.drop_plan(job.job_id)
+        if earlier is not None:  # a retry: its first job's plan stands, and none was written for this one
             return Submitted(self._wait_for_record(earlier, job.owner), created=False)
         return Submitted(job, created=True)
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import sklearn
 
 from shared import artifacts, model_files
 from shared.artifacts import ModelCache
-from shared.errors import ModelLoadError, ModelNotFoundError
+from shared.errors import ChunkFailedError, ModelLoadError, ModelNotFoundError
 from shared.schema import Schema, SchemaError, is_all_number, numeric_schema, parse_schema
 
 MODEL_FILE = "model.joblib"
@@ -253,3 +254,17 @@ def write_model(model_dir: str | Path, name: str, version: int, estimator: Any, 
         if stale != path:  # a version rewritten in another format: one model file per folder
             stale.unlink(missing_ok=True)
     return read_entry(name, version, folder)
+
+
+def job_entry(registry: ModelRegistry, model: Mapping[str, str]) -> ModelEntry:
+    """The exact model a job was accepted with (name, version, SHA-256), as this process's MODEL_DIR holds it;
+    ChunkFailedError when it holds another file or none."""
+    name, version, sha = model["name"], int(model["version"]), model["sha256"]
+    try:
+        entry = registry.get(name, version)
+    except Exception as exc:
+        raise ChunkFailedError(f"model {name} v{version} is not in this worker's MODEL_DIR") from exc
+    if entry.sha256 != sha:
+        raise ChunkFailedError(f"model {name} v{version} in this worker's MODEL_DIR is another file "
+                               f"(SHA-256 {entry.sha256}, the job needs {sha})")
+    return entry

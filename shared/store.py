@@ -210,7 +210,6 @@ class JobStore:
                 created = pipe.execute()[0]
         if not created:
             self.drop_inputs(job.job_id, job.chunks_total)
-            self.drop_plan(job.job_id)
             raise self.queue_full(max_active)
 
     def check_capacity(self, max_active: int) -> None:

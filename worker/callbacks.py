@@ -19,8 +19,6 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
     job = svc.store.find(job_id)
     if job is None or job.callback_url is None:
         return "gone"
-    body = orjson.dumps(full_job_resource(svc.store, job, svc.settings.inline_results_max),
-                        option=orjson.OPT_SERIALIZE_NUMPY)
     try:  # resolved and checked once; the POST goes to the very address checked (no second DNS answer)
         to = callbacks.destination(job.callback_url, svc.settings.private_callback_hosts())
     except callbacks.CallbackRefusedError as refused:  # never asked again: the URL points where it points
@@ -28,6 +26,8 @@ def deliver(svc: Services, job_id: str, attempt: int) -> str:
         svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt, "status_code": None,
                                            "at": rfc3339(time.time())})
         return "refused"
+    body = orjson.dumps(full_job_resource(svc.store, job, svc.settings.inline_results_max),
+                        option=orjson.OPT_SERIALIZE_NUMPY)
     status = callbacks.post(to, body, _signing_secret(svc, job.owner))
     svc.store.record_callback(job_id, {"url": job.callback_url, "attempt": attempt,
                                        "status_code": status or None, "at": rfc3339(time.time())})

@@ -13,7 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from shared.errors import ChunkFailedError
 from shared.job import Job
 from shared.outputs import result_table
-from shared.registry import ModelEntry, ModelRegistry, load_estimator
+from shared.registry import ModelEntry, ModelRegistry, job_entry, load_estimator
 from shared.scoring import model_input, passthrough_columns, score
 from shared.settings import Settings
 
@@ -33,7 +33,7 @@ class ModelScorer:
         self.soft_time_limit = settings.chunk_soft_time_limit
 
     def __call__(self, job: Job, X: pa.Table) -> pa.Table:
-        entry = self._entry_for(job)
+        entry = job_entry(self.registry, job.model)
         estimator = self._estimator_for(entry)
         try:
             answer = score(estimator, job.method, model_input(estimator, X, entry.schema))
@@ -51,17 +51,6 @@ class ModelScorer:
         except Exception as exc:
             log.exception("loading model %s v%s failed", entry.name, entry.version)
             raise ChunkFailedError(f"model {entry.name} v{entry.version} cannot be loaded: {public_text(exc)}") from exc
-
-    def _entry_for(self, job: Job) -> ModelEntry:
-        name, version, sha = job.model["name"], int(job.model["version"]), job.model["sha256"]
-        try:
-            entry = self.registry.get(name, version)
-        except Exception as exc:
-            raise ChunkFailedError(f"model {name} v{version} is not in this worker's MODEL_DIR") from exc
-        if entry.sha256 != sha:
-            raise ChunkFailedError(f"model {name} v{version} in this worker's MODEL_DIR is another file "
-                                   f"(SHA-256 {entry.sha256}, the job needs {sha})")
-        return entry
 
 
 def public_text(exc: BaseException) -> str:

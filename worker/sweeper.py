@@ -159,5 +159,5 @@ class Sweeper:
             pipe.delete(SUSPECTS)
             if suspects:
                 pipe.hset(SUSPECTS, items=[part for pair in suspects.items() for part in pair])
-                pipe.expire(SUSPECTS, int(CONFIRM_SECONDS * 10))
+                pipe.expire(SUSPECTS, int(SUSPECT_MEMORY_SECONDS))
             pipe.execute()

@@ -47,10 +47,15 @@ class RowSpec:
     def names(self) -> list[str]:
         return [c.name for c in self.schema]
 
+    @property
+    def columns(self) -> list[str]:
+        """Every column a row carries, in order: the schema's, then the pass-through ones."""
+        return [*self.names, *self.passthrough]
+
     @cached_property
     def _known(self) -> frozenset[str]:
         """The schema's and the pass-through names: a lookup per body column, so a set, not a list."""
-        return frozenset((*self.names, *self.passthrough))
+        return frozenset(self.columns)
 
     def unknown_column(self, name: str) -> str | None:
         """Why a body column the schema does not name is refused; None when it is pass-through or ignored."""

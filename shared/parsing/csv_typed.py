@@ -37,7 +37,7 @@ def iter_typed_csv(stream: BinaryIO | LimitedReader, spec: RowSpec,
     """Validated tables (schema columns, then pass-through as text); after a bad cell, the rest is checked."""
     header, blocks = read_header(line_blocks(stream, block_bytes))
     check_typed_header(header, spec)
-    wanted = [*spec.names, *spec.passthrough]
+    wanted = spec.columns
     errors = ErrorCollector()
     uniform = Uniform(errors)
     rows_before = 0
@@ -57,7 +57,7 @@ def check_typed_header(header: list[str], spec: RowSpec) -> None:
         if why is not None:
             errors.add(why, column=name)
     present = set(header)
-    for name in [*spec.names, *spec.passthrough]:
+    for name in spec.columns:
         if name not in present:
             errors.add("missing from the CSV header", column=name)
     errors.raise_if_any("the CSV header")

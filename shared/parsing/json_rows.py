@@ -28,6 +28,9 @@ MIN_SPLIT_BYTES = 1 << 20
 
 INSTANCES = re.compile(rb'"instances"\s*:\s*\[')
 ROW_GAP = re.compile(rb"\]\s*,\s*\[")
+JSON_SPACE = b" \t\r\n"
+TRAILING_SPACE_WALK = 64
+"""Bytes of trailing whitespace walked one at a time before the rest is stripped in one go."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,15 @@ def split_instances(data: bytes) -> Split | None:
 
 
 def _last_non_space(data: bytes, before: int) -> int:
-    """The index of the last byte before `before` that is not JSON whitespace (-1 if none), without copying
-    the body as `rstrip` would."""
+    """The index of the last byte before `before` that is not JSON whitespace (-1 if none): the usual few bytes
+    are walked without copying the body as `rstrip` would; a long run of whitespace (a hostile body's MBs of
+    it, a byte at a time in Python) is stripped in one copy instead."""
+    stop = max(before - TRAILING_SPACE_WALK, 0)
     i = before - 1
-    while i >= 0 and data[i] in b" \t\r\n":
+    while i >= stop and data[i] in JSON_SPACE:
         i -= 1
+    if i < stop and stop > 0:
+        return len(data[:before].rstrip(JSON_SPACE)) - 1
     return i
 
 

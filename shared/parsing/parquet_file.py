@@ -8,7 +8,6 @@ before anything is allocated from it.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -94,12 +93,3 @@ def read_batches(parquet: pq.ParquetFile, columns: list[str], batch_rows: int) -
             raise BadRequestError("the Parquet file is damaged: a column's data cannot be read "
                                   "(a truncated or corrupted page)") from None
         yield batch
-
-
-@contextlib.contextmanager
-def readable_values(what: str) -> Iterator[None]:
-    """pyarrow errors from converting a column already read, as a 400 naming `what`."""
-    try:
-        yield
-    except ARROW_ERRORS:
-        raise BadRequestError(f"the Parquet {what} cannot be read") from None

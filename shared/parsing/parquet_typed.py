@@ -25,17 +25,12 @@ def iter_typed_parquet(file: BinaryIO, spec: RowSpec, max_rows: int | None = Non
     """Validated tables: the schema's columns, cast, then the pass-through columns as they are."""
     parquet = open_parquet(file, max_rows)
     check_typed_columns(parquet.schema_arrow, spec)
-    yield from parquet_tables(read_batches(parquet, spec_columns(spec), BATCH_ROWS), spec)
-
-
-def spec_columns(spec: RowSpec) -> list[str]:
-    """The columns read from a Parquet file: the schema's, then the pass-through ones."""
-    return [*spec.names, *spec.passthrough]
+    yield from parquet_tables(read_batches(parquet, spec.columns, BATCH_ROWS), spec)
 
 
 def parquet_tables(batches: Iterable[pa.RecordBatch], spec: RowSpec) -> Iterator[pa.Table]:
     """Validated tables from record batches whose columns have been checked (`check_typed_columns`)."""
-    wanted = spec_columns(spec)
+    wanted = spec.columns
     errors = ErrorCollector()
     uniform = Uniform(errors)
     rows_before = 0

@@ -31,7 +31,7 @@ def rows_to_table(instances: Sequence[Any], spec: RowSpec, first_row: int, error
     form = row_form(instances, first_row)
     if form is list and spec.passthrough:
         raise BadRequestError("passthrough names columns of object rows; these rows are arrays")
-    names = [*spec.names, *spec.passthrough]
+    names = spec.columns
     cells: list[list[Any]] = [[] for _ in names]
     checks = [_checker(c, spec.max_string_bytes) for c in spec.schema]
     for i, row in enumerate(instances):

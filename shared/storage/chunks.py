@@ -15,9 +15,9 @@ from shared.errors import ChunkFailedError, PredqError
 from shared.job import Job
 from shared.parsing.columns import RowSpec
 from shared.parsing.parquet import BATCH_ROWS, parquet_arrays
-from shared.parsing.parquet_typed import parquet_tables, spec_columns
+from shared.parsing.parquet_typed import parquet_tables
 from shared.parsing.submission import is_typed, row_blocks
-from shared.registry import ModelEntry, ModelRegistry
+from shared.registry import ModelEntry, ModelRegistry, job_entry
 from shared.storage import parts
 from shared.storage.locations import StoragePolicy, storage_reason
 from shared.store import as_table
@@ -34,7 +34,7 @@ class StoredChunks:
     def read_input(self, job: Job, index: int, segment: dict[str, Any]) -> pa.Table:
         """The chunk's rows, validated; ChunkFailedError naming rows of the whole input when they do not fit."""
         assert job.source is not None
-        entry = self._entry(job)
+        entry = job_entry(self.registry, job.model)
         # The body's own choice of extra_columns: the same validation path as the rows posted as a body.
         spec = RowSpec(entry.schema, tuple(job.passthrough), bool(job.source.get("ignore_extra")),
                        self.max_string_bytes)
@@ -45,7 +45,8 @@ class StoredChunks:
         except PredqError as exc:
             raise ChunkFailedError(_shifted(exc, first)) from None
         except (OSError, pa.ArrowException) as exc:
-            raise ChunkFailedError(f"its input could not be read from storage: {storage_reason(exc)}") from exc
+            raise ChunkFailedError("its input could not be read from storage: "
+                                   f"{storage_reason(exc, job.source['files'][segment['f']])}") from exc
         table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
         if table.num_rows != stop - first:  # a line break inside a CSV field, or a file changed since
             raise ChunkFailedError(f"{table.num_rows} rows were read where the input held {stop - first} when the "
@@ -60,7 +61,7 @@ class StoredChunks:
             typed = is_typed(entry, spec)
             with fs.open_input_file(path) as handle:
                 first, last = segment["g"]
-                columns = spec_columns(spec) if typed else list(entry.features)
+                columns = spec.columns if typed else list(entry.features)
                 table = pq.ParquetFile(handle).read_row_groups(range(first, last + 1), columns=columns)
             batches = table.slice(segment["skip"], segment["take"]).to_batches(BATCH_ROWS)
             if typed:
@@ -72,13 +73,6 @@ class StoredChunks:
         if source["format"] == "csv":
             data = source["header"].encode() + b"\n" + data
         return row_blocks(source["format"], io.BytesIO(data), entry, spec, segment_rows)
-
-    def _entry(self, job: Job) -> ModelEntry:
-        try:
-            return self.registry.get(job.model["name"], int(job.model["version"]))
-        except PredqError:
-            raise ChunkFailedError(f"model {job.model['name']} v{job.model['version']} is not in this worker's "
-                                   "MODEL_DIR") from None
 
     def write_part(self, job: Job, index: int, table: pa.Table) -> None:
         assert job.output is not None

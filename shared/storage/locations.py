@@ -9,7 +9,6 @@ the key id being the one the logs show).
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -35,10 +34,6 @@ class Location:
     uri: str
     fs: pafs.FileSystem
     path: str
-
-    def child(self, name: str) -> str:
-        """The path of `name` inside this location taken as a folder."""
-        return posixpath.join(self.path, name) if self.path else name
 
 
 @dataclass(frozen=True)
