@@ -192,15 +192,19 @@ def _json_split_batch(split: json_rows.Split, data: bytes, query: Mapping[str, s
                       limits: Limits, route_model: str | None) -> Batch | None:
     """A big plain JSON body whose rows are parsed a block at a time (json_rows); None: parse it whole.
 
-    Its row count is known only as it is parsed, so the few bodies whose bound on it says nothing for sure
-    (over MAX_ROWS, or no row at all) are parsed whole, and answer exactly as before."""
-    if not 0 < split.rows_bound <= limits.max_rows or "input" in split.doc:
+    The whole parse counts the rows before it resolves the model, so a body this path cannot take at once
+    (no row at all, a model or parameter refused) is parsed whole and answers exactly as before; so is one
+    found past MAX_ROWS as its blocks are parsed (json_rows)."""
+    if not split.has_rows or "input" in split.doc:
         return None
-    params = _doc_params(split.doc, query)
-    model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
-    if is_typed(model, row_spec(model, params, limits)):
+    try:
+        params = _doc_params(split.doc, query)
+        model, method, metadata, callback = resolve(params, registry, limits, route_model, UnprocessableError)
+        if is_typed(model, row_spec(model, params, limits)):
+            return None
+    except PredqError:
         return None
-    blocks = json_rows.iter_json_rows(data, split, model.features, model.handles_missing)
+    blocks = json_rows.iter_json_rows(data, split, model.features, model.handles_missing, limits.max_rows)
     return Batch(model, method, blocks, metadata, callback)
 
 

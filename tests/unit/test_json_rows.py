@@ -82,7 +82,7 @@ def test_other_shapes_are_parsed_whole(data: bytes, monkeypatch: pytest.MonkeyPa
 def test_the_plain_shape_splits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(json_rows, "MIN_SPLIT_BYTES", 0)
     split = json_rows.split_instances(b'{"model": "iris", "instances" : [[1, 2, 3, 4], [5, 6, 7, null]] }\n')
-    assert split is not None and split.doc == {"model": "iris", "instances": []} and split.rows_bound == 2
+    assert split is not None and split.doc == {"model": "iris", "instances": []} and split.has_rows
 
 
 def test_a_body_that_is_not_json_answers_as_the_whole_parse(registry: ModelRegistry,
@@ -126,3 +126,22 @@ def test_row_limit_and_empty_rows_answer_as_the_whole_parse(registry: ModelRegis
     nan_rows: list[Any] = iris_rows(30)
     nan_rows[20][0] = math.nan  # orjson writes null: a missing value iris cannot take
     assert same_outcome(registry, body(nan_rows), monkeypatch)[0] is UnprocessableError
+
+
+def test_a_refusal_found_before_the_rows_are_counted_answers_as_the_whole_parse(
+        registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole parse counts the rows first: over MAX_ROWS is a 413 whatever else is wrong."""
+    limits = Limits(max_rows=29)
+    boolean_last = [*iris_rows(29), [True, 1, 2, 3]]
+    for refused in (body(iris_rows(30), model="no-such-model"), body(iris_rows(30), method="nope"), body(boolean_last)):
+        assert same_outcome(registry, refused, monkeypatch, limits)[0] is RowLimitError
+    error_type, _, _ = same_outcome(registry, body(iris_rows(20), model="no-such-model"), monkeypatch, limits)
+    assert error_type is not RowLimitError and issubclass(error_type, PredqError)
+
+
+def test_a_boolean_in_one_block_is_read_as_the_whole_parse_reads_it(
+        registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[Any] = iris_rows(80)
+    rows[45][1] = False
+    error_type, _, errors = same_outcome(registry, body(rows), monkeypatch)
+    assert error_type is UnprocessableError and [row for row, _, _ in errors] == [45]
