@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -37,13 +39,10 @@ def submit_job() -> Response:
     body = body_reader(svc)
     batch = open_request_batch(svc, body)
     if isinstance(batch, Reference):
-        columns = len(batch.model.features)
-        job, plan = planned_job(batch, current_owner(), svc.storage,
-                                svc.lifecycle.sizer.rows_for(batch.model.ref(), columns),
-                                whole_group_rows(svc.settings, columns), svc.settings.small_job_rows)
+        planned = _planner(svc, batch)
         if spec.DRY_RUN.read(request.args):
-            return json_response({"valid": True, "rows": job.rows})
-        submitted = svc.lifecycle.submit_stored(job, plan.segments, _idempotent_request(body))
+            return json_response({"valid": True, "rows": planned()[0].rows})
+        submitted = svc.lifecycle.submit_stored(current_owner(), planned, _idempotent_request(body))
     elif spec.DRY_RUN.read(request.args):
         return json_response({"valid": True, "rows": count_rows(batch, svc.settings.max_rows)})
     else:
@@ -52,6 +51,18 @@ def submit_job() -> Response:
         return json_response(job_resource_of(svc, submitted.job))
     headers = {"Location": f"/jobs/{submitted.job.job_id}", **poll_headers(submitted.job)}
     return json_response(job_resource(submitted.job), 202, headers)
+
+
+def _planner(svc: Services, reference: Reference) -> Callable[[], tuple[Job, list[dict[str, Any]]]]:
+    """The job by reference and where its chunks lie, read from storage's metadata when called."""
+    def planned() -> tuple[Job, list[dict[str, Any]]]:
+        columns = len(reference.model.features)
+        job, plan = planned_job(reference, current_owner(), svc.storage,
+                                svc.lifecycle.sizer.rows_for(reference.model.ref(), columns),
+                                whole_group_rows(svc.settings, columns), svc.settings.small_job_rows)
+        return job, plan.segments
+
+    return planned
 
 
 def _idempotent_request(body: LimitedReader) -> IdempotentRequest | None:

@@ -227,6 +227,13 @@ class ChunkFailedError(PredqError):
         return {**ChunkFailedError(detail).to_problem(), "rows": {"start": start, "stop": stop}}
 
 
+class OutputFailedError(PredqError):
+    """A job by reference whose every row was scored but whose manifest could not be written."""
+
+    title = "The job's output could not be completed"
+    slug = "output-failed"
+
+
 class ModelLoadError(PredqError):
     """A model file that is missing, altered, or unreadable."""
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from shared import logs, workers
 from shared.batch import Batch, limited_blocks
-from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError, UnavailableError
+from shared.errors import ChunkFailedError, ConflictError, JobNotFoundError, OutputFailedError, UnavailableError
 from shared.idempotency import IdempotencyStore
 from shared.ingest import Heartbeat, Ingests
 from shared.job import Job, JobStatus
@@ -117,10 +117,12 @@ class Lifecycle:
                 self._drop_unaccepted(writer)
                 raise
 
-    def submit_stored(self, job: Job, segments: list[dict[str, Any]],
+    def submit_stored(self, owner: str, planned: Callable[[], tuple[Job, list[dict[str, Any]]]],
                       idempotent: IdempotentRequest | None = None) -> Submitted:
-        """Record and enqueue a job by reference, its chunks planned in `segments` (where each lies in storage)."""
-        self._check_room(job.owner, idempotent)
+        """Record and enqueue a job by reference: `planned()` gives it and its chunks' `segments` (where each lies
+        in storage), once the key and the queue have room (a full key costs no reads of storage)."""
+        self._check_room(owner, idempotent)
+        job, segments = planned()
 
         def accept() -> None:  # the plan first: a chunk dispatched once the job is recorded finds where it lies
             self.store.put_plan(job.job_id, segments)
@@ -380,6 +382,15 @@ class Lifecycle:
         """Enqueue again chunks whose messages were lost (they run at most once all the same)."""
         log.warning("job %s: chunks %s lost their messages; enqueuing them again", job.job_id, indexes)
         self.queue.send(Lane.BULK if job.bulk else Lane.SMALL, [(job.job_id, index) for index in indexes])
+
+    def fail_unsealed(self, job: Job, reason: str) -> Ending:
+        """End failed a job by reference whose manifest could not be written, saying why."""
+        error = OutputFailedError(f"every row was scored, but the manifest could not be written to the output: "
+                                  f"{reason}").to_problem()
+        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.FAILED, error))
+        if ending.by_this_call:
+            self._ended(job, JobStatus.FAILED)
+        return ending
 
     def fail_lost_input(self, job: Job, index: int) -> Ending:
         return self.fail(job, index, "its input is no longer in Redis (was Redis restarted without persistence?)")

@@ -5,16 +5,20 @@ A chunk that was dispatched to a lane and is not done, not waiting in a lane and
 not held by a live worker has lost its message (a killed worker, a message dropped between BRPOP
 and its bookkeeping, an enqueue that failed); seen so twice, it is enqueued
 again. A job whose input chunks Redis lost ends failed, so no client polls a
-job that never ends.
+job that never ends. A job by reference with every chunk done whose sealer died
+(seen so twice) has its manifest written; one that storage keeps refusing ends
+failed after SEAL_GIVE_UP_SECONDS.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from typing import cast
 
 import orjson
+import pyarrow as pa
 import redis
 
 from shared import workers
@@ -23,6 +27,9 @@ from shared.keys import key
 from shared.queue import SCORE_CHUNK, lane_queues
 from shared.services import Services
 from shared.workers import Chunk
+from worker.scoring import public_text
+
+log = logging.getLogger(__name__)
 
 LOCK = key("sweeper", "lock")
 SUSPECTS = key("sweeper", "suspects")
@@ -39,6 +46,9 @@ MAX_QUEUE_VIEW = 20_000
 few seconds); orphans are looked for again once it is shorter: a lost message waits, none is sent twice."""
 SUSPECT_MEMORY_SECONDS = CONFIRM_SECONDS * 10
 """A suspect not seen again for this long (its job left the turn, or ended) is forgotten."""
+SEAL_GIVE_UP_SECONDS = 600.0
+"""A job with every chunk done whose manifest storage keeps refusing (a bucket gone, a volume full) is tried
+again every sweep for this long, then ends failed saying why, so that no client polls it for ever."""
 
 
 def queued_chunks(client: redis.Redis, queue: str) -> set[Chunk] | None:
@@ -107,8 +117,11 @@ class Sweeper:
                 report["forgotten"] += 1
                 continue
             if job.output is not None and job.chunks_done >= job.chunks_total:
-                self.lifecycle.seal(job)  # the worker that recorded its last chunk died before sealing it
-                report["sealed"] = report.get("sealed", 0) + 1
+                first = before.get(f"{job_id}:seal", now)
+                outcome = self._seal(job, first, now)
+                if outcome == "unsealed":
+                    suspects[f"{job_id}:seal"] = first
+                report[outcome] = report.get(outcome, 0) + 1
                 continue
             orphans = self._orphans(job, waiting)
             lost = next((i for i in orphans if job.source is None and self._input_lost(job_id, i)), None)
@@ -129,6 +142,22 @@ class Sweeper:
                 report["resent"] += len(confirmed)
         self._save_suspects(suspects)
         return report
+
+    def _seal(self, job: Job, first: float, now: float) -> str:
+        """Seal a job whose last chunk's worker died before it did: once the job has looked so for CONFIRM_SECONDS
+        (that worker may be writing the manifest now), each sweep tries; storage that refuses for
+        SEAL_GIVE_UP_SECONDS fails the job. What was done, in a word for the sweep's report."""
+        if now - first < CONFIRM_SECONDS:
+            return "unsealed"
+        try:
+            self.lifecycle.seal(job)
+        except (OSError, pa.ArrowException) as exc:  # one job's storage must not stop the sweep of every other
+            log.warning("could not write the manifest of job %s: %s", job.job_id, exc)
+            if now - first < SEAL_GIVE_UP_SECONDS:
+                return "unsealed"
+            self.lifecycle.fail_unsealed(job, public_text(exc))
+            return "failed"
+        return "sealed"
 
     def _turn(self) -> set[str]:
         """The live jobs this sweep looks at: MAX_SWEPT_JOBS from OFFSET, wrapping to the oldest at the end."""
