@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 from predq_client import Client
+from threadpoolctl import threadpool_limits
 
 from scripts.bench_churn import load_model
 from scripts.stack import LocalStack, local_storage
@@ -57,15 +58,17 @@ def data_file(rows: int, row_group: int) -> Path:
 
 
 def _score_groups(args: tuple[str, str, list[int]]) -> int:
-    """One limit process: read its row groups, convert them as a worker does, predict."""
+    """One limit process: read its row groups, convert them as a worker does, predict on one thread, as a
+    worker does (its BLAS runs single-threaded: scripts.stack.SINGLE_THREADED)."""
     model_dir, path, groups = args
     model = load_model(model_dir, MODEL_IN_LIMIT[0])
     parquet = pq.ParquetFile(path)
     rows = 0
-    for group in groups:
-        batches = parquet.read_row_group(group, columns=FEATURES).to_batches(BATCH_ROWS)
-        X = np.concatenate(list(parquet_arrays(batches, FEATURES, False)))
-        rows += len(model.predict(X))
+    with threadpool_limits(1):
+        for group in groups:
+            batches = parquet.read_row_group(group, columns=FEATURES).to_batches(BATCH_ROWS)
+            X = np.concatenate(list(parquet_arrays(batches, FEATURES, False)))
+            rows += len(model.predict(X))
     return rows
 
 

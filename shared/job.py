@@ -50,7 +50,8 @@ class Job:
     bulk: bool = False
     """In the bulk lane: its chunks are handed to workers a few at a time, in fair order (shared.scheduler)."""
     chunks_dispatched: int = 0
-    """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost."""
+    """Chunks handed to a lane so far; the others wait in the scheduler, and no sweeper calls them lost
+    (`dispatched_at_acceptance`)."""
     request_id: str | None = None
     """The X-Request-ID of the submission, carried into the job's chunk logs."""
     passthrough: list[str] = field(default_factory=list)
@@ -134,3 +135,8 @@ class Job:
         if rate is None:
             return None
         return (self.rows - self.rows_done) / rate
+
+
+def dispatched_at_acceptance(bulk: bool, chunks: int) -> int:
+    """A small job's chunks all go to the small lane as it is accepted; a bulk job's wait in the fair scheduler."""
+    return 0 if bulk else chunks

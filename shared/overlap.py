@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from shared import logs
 from shared.batch import Batch
 from shared.ingest import Ingests
-from shared.job import Job, JobStatus
+from shared.job import Job, JobStatus, dispatched_at_acceptance
 from shared.scheduler import FairScheduler
 from shared.store import ChunkWriter
 
@@ -48,8 +48,9 @@ class Overlap:
                    method=self.batch.method, rows=rows, chunk_rows=self.chunk_rows,
                    chunks_total=chunks, rows_done=0, chunks_done=0, created_at=self.created_at, started_at=None,
                    finished_at=None, error=None, metadata=self.batch.metadata, classes=classes,
-                   callback_url=self.batch.callback_url, bulk=bulk, chunks_dispatched=0 if bulk else chunks,
-                   request_id=logs.current("request_id"), passthrough=list(self.batch.passthrough))
+                   callback_url=self.batch.callback_url, bulk=bulk,
+                   chunks_dispatched=dispatched_at_acceptance(bulk, chunks), request_id=logs.current("request_id"),
+                   passthrough=list(self.batch.passthrough))
 
     def storing(self, chunks: int) -> None:
         """Announced before the write, so a process that dies mid-write leaves nothing the sweeper misses."""

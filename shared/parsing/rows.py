@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import BadRequestError, FieldError, UnprocessableError
+from shared.errors import BadRequestError, FieldError, UnprocessableError, brief
 
 ErrorList = list[FieldError]
 
@@ -144,7 +144,8 @@ def cell_value(value: Any, row: int, column: str, handles_missing: bool, errors:
             return math.nan
         errors.add("null (a missing value) where the model cannot take missing values", row, column)
     else:
-        errors.add(f"expected a number, got {_json_type(value)} {_short(value)}", row, column)
+        got = brief(value) if isinstance(value, list | dict) else f"{_json_type(value)} {brief(value)}"
+        errors.add(f"expected a number, got {got}", row, column)
     return math.nan
 
 
@@ -152,7 +153,3 @@ def _json_type(value: Any) -> str:
     names = {bool: "a boolean", str: "a string", list: "an array", dict: "an object", type(None): "null"}
     return names.get(type(value), "a number")
 
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

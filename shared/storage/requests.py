@@ -7,7 +7,7 @@ import time
 
 from shared import logs
 from shared.errors import UnprocessableError
-from shared.job import Job, JobStatus
+from shared.job import Job, JobStatus, dispatched_at_acceptance
 from shared.parsing.bodies import header_order
 from shared.parsing.csv_typed import check_typed_header
 from shared.parsing.parquet import check_columns
@@ -42,8 +42,8 @@ def planned_job(ref: Reference, owner: str, policy: StoragePolicy, chunk_rows: i
               rows=plan.rows, chunk_rows=plan.largest_chunk, chunks_total=chunks, rows_done=0, chunks_done=0,
               created_at=time.time(), started_at=None, finished_at=None, error=None, metadata=ref.metadata,
               classes=list(model.classes) if model.classes is not None else None, callback_url=ref.callback_url,
-              bulk=bulk, chunks_dispatched=0 if bulk else chunks, request_id=logs.current("request_id"),
-              passthrough=list(ref.spec.passthrough),
+              bulk=bulk, chunks_dispatched=dispatched_at_acceptance(bulk, chunks),
+              request_id=logs.current("request_id"), passthrough=list(ref.spec.passthrough),
               source={"uri": ref.input_uri, "format": fmt, "files": files, "header": plan.header,
                       "ignore_extra": ref.spec.ignore_extra},
               output={"uri": output.uri, "path": output.path} if output is not None else None,

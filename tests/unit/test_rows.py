@@ -199,3 +199,12 @@ def test_error_collector_without_errors_raises_nothing() -> None:
     collector = ErrorCollector()
     collector.raise_if_any("the rows")
     assert collector.count == 0
+
+
+def test_a_cell_that_is_not_a_number_is_quoted_briefly_whatever_its_size() -> None:
+    errors = ErrorCollector()
+    rows_to_array([["x" * 1_000_000, [1] * 100_000, True, 1.0]], IRIS_FEATURES, False, True, 0, errors)
+    messages = [e.message for e in errors.errors]
+    assert messages[0].startswith("expected a number, got a string 'xxx") and len(messages[0]) < 120
+    assert messages[1] == "expected a number, got an array of 100000 items"
+    assert messages[2] == "expected a number, got a boolean True"
