@@ -5,7 +5,11 @@ To compare two trees side by side, run it from each in turn on the same machine,
 change: `git worktree add /tmp/before <commit> && ln -s "$PWD/.venv" /tmp/before/.venv && cd /tmp/before &&
 PYTHONPATH=client/src:. .venv/bin/python -m scripts.bench_jobs`.
 
-    python -m scripts.bench_jobs [--rows 200000] [--runs 6] [model:format ...]
+    python -m scripts.bench_jobs [--rows 200000] [--runs 6] [--limit] [model:format ...]
+
+Each line also gives the CPU seconds of the run that spent least (API, workers, Redis, this client), and with
+`--limit` the two-core limit of the same rows taken right after (scripts.bench_limit) and the ratio to it. The
+stack takes its settings from the environment, e.g. `TARGET_CHUNK_SECONDS=0.3 python -m scripts.bench_jobs`.
 """
 
 from __future__ import annotations
@@ -14,21 +18,49 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 
 from predq_client import Client
 
 from scripts.bench import STACK_ENV
-from scripts.bench_mlflow import Rows, bodies, peer_rows, predq_run
+from scripts.bench_churn import load_model
+from scripts.bench_limit import two_core_limit
+from scripts.bench_mlflow import (
+    RESULT_PAGE_ROWS,
+    Rows,
+    bodies,
+    halves,
+    least,
+    peer_rows,
+    predq_run,
+    stack_roles,
+    with_cpu,
+)
 from scripts.stack import LocalStack
 
 DEFAULT_CASES = ("bench-logreg:parquet", "bench-forest:csv", "bench-forest:json")
 WARM_ROWS = 20_000
 
 
+def phased_run(predq: Client, model: str, fmt: str, body: bytes, rows: int) -> tuple[float, float, float]:
+    """What `predq_run` times, in its three steps: the POST until its 202, the long-poll until the job is done,
+    and every result downloaded as paged JSON."""
+    started = time.perf_counter()
+    job_id = predq.submit(body, format=fmt, model=model, idempotent=False).job_id
+    accepted = time.perf_counter()
+    if predq.wait(job_id).status != "succeeded":
+        raise RuntimeError(f"job {job_id} did not succeed")
+    done = time.perf_counter()
+    if len(list(predq.results(job_id, page_rows=RESULT_PAGE_ROWS))) != rows:
+        raise RuntimeError(f"job {job_id}: results missing")
+    return accepted - started, done - accepted, time.perf_counter() - done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--limit", action="store_true", help="also the two-core limit of each case")
     parser.add_argument("cases", nargs="*", default=list(DEFAULT_CASES), help="model:format")
     args = parser.parse_args(argv)
     cases = [tuple(case.split(":", 1)) for case in args.cases]
@@ -39,9 +71,18 @@ def main(argv: list[str] | None = None) -> int:
                 predq_run(predq, model, fmt, body)
         for model, fmt in cases:
             body = bodies(rows, model)[fmt][0]
-            times = [predq_run(predq, model, fmt, body)[0] for _ in range(args.runs)]
-            print(f"{model:<13} {fmt:<8} best {min(times):.3f} s   median {statistics.median(times):.3f} s   "
-                  f"best {args.rows / min(times):>10,.0f} rows/s   ({time.strftime('%H:%M:%S')})", flush=True)
+            runs = [with_cpu(stack_roles(stack), partial(phased_run, predq, model, fmt, body, len(rows)))
+                    for _ in range(args.runs)]
+            times = [sum(phases) for phases, _ in runs]
+            best = min((phases for phases, _ in runs), key=sum)
+            cpu = least([used for _, used in runs])
+            line = (f"{model:<13} {fmt:<8} best {min(times):.3f} s   median {statistics.median(times):.3f} s   "
+                    f"best {args.rows / min(times):>10,.0f} rows/s   (POST, wait, results {best[0]:.3f} + "
+                    f"{best[1]:.3f} + {best[2]:.3f} s)   CPU s {sum(cpu.values()):.2f} {cpu}")
+            if args.limit:
+                limit = two_core_limit(load_model(stack.model_dir, model), fmt, halves(rows, model, fmt), len(rows), 5)
+                line += f"   two-core limit {limit:,.0f} rows/s, ratio {args.rows / min(times) / limit:.2f}"
+            print(f"{line}   ({time.strftime('%H:%M:%S')})", flush=True)
     return 0
 
 
