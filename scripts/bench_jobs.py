@@ -26,12 +26,12 @@ from scripts.bench import STACK_ENV
 from scripts.bench_churn import load_model
 from scripts.bench_limit import two_core_limit
 from scripts.bench_mlflow import (
-    RESULT_PAGE_ROWS,
     Rows,
     bodies,
     halves,
     least,
     peer_rows,
+    predq_phases,
     predq_run,
     stack_roles,
     with_cpu,
@@ -40,20 +40,6 @@ from scripts.stack import LocalStack
 
 DEFAULT_CASES = ("bench-logreg:parquet", "bench-forest:csv", "bench-forest:json")
 WARM_ROWS = 20_000
-
-
-def phased_run(predq: Client, model: str, fmt: str, body: bytes, rows: int) -> tuple[float, float, float]:
-    """What `predq_run` times, in its three steps: the POST until its 202, the long-poll until the job is done,
-    and every result downloaded as paged JSON."""
-    started = time.perf_counter()
-    job_id = predq.submit(body, format=fmt, model=model, idempotent=False).job_id
-    accepted = time.perf_counter()
-    if predq.wait(job_id).status != "succeeded":
-        raise RuntimeError(f"job {job_id} did not succeed")
-    done = time.perf_counter()
-    if len(list(predq.results(job_id, page_rows=RESULT_PAGE_ROWS))) != rows:
-        raise RuntimeError(f"job {job_id}: results missing")
-    return accepted - started, done - accepted, time.perf_counter() - done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                 predq_run(predq, model, fmt, body)
         for model, fmt in cases:
             body = bodies(rows, model)[fmt][0]
-            runs = [with_cpu(stack_roles(stack), partial(phased_run, predq, model, fmt, body, len(rows)))
+            runs = [with_cpu(stack_roles(stack), partial(predq_phases, predq, model, fmt, body))
                     for _ in range(args.runs)]
-            times = [sum(phases) for phases, _ in runs]
-            best = min((phases for phases, _ in runs), key=sum)
+            if any(len(results) != len(rows) for (_, results), _ in runs):
+                raise RuntimeError(f"{model} {fmt}: results missing")
+            times = [sum(phases) for (phases, _), _ in runs]
+            best = min((phases for (phases, _), _ in runs), key=sum)
             cpu = least([used for _, used in runs])
             line = (f"{model:<13} {fmt:<8} best {min(times):.3f} s   median {statistics.median(times):.3f} s   "
                     f"best {args.rows / min(times):>10,.0f} rows/s   (POST, wait, results {best[0]:.3f} + "

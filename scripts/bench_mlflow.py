@@ -184,12 +184,22 @@ def mlflow_run(http: httpx.Client, fmt: str, body: bytes) -> tuple[float, list[A
 
 def predq_run(predq: Client, model: str, fmt: str, body: bytes) -> tuple[float, list[Any]]:
     """Seconds from the POST's first byte to the last result downloaded, and the results."""
+    phases, results = predq_phases(predq, model, fmt, body)
+    return sum(phases), results
+
+
+def predq_phases(predq: Client, model: str, fmt: str, body: bytes) -> tuple[tuple[float, float, float], list[Any]]:
+    """A job's seconds in three steps (the POST until its 202, the long-poll until the job is done, every result
+    downloaded as paged JSON), and the results."""
     started = time.perf_counter()
-    job = predq.wait(predq.submit(body, format=fmt, model=model, idempotent=False).job_id)
+    job_id = predq.submit(body, format=fmt, model=model, idempotent=False).job_id
+    accepted = time.perf_counter()
+    job = predq.wait(job_id)
     if job.status != "succeeded":
         raise RuntimeError(f"job {job.job_id} ended {job.status}")
+    done = time.perf_counter()
     results = list(predq.results(job.job_id, page_rows=RESULT_PAGE_ROWS))
-    return time.perf_counter() - started, results
+    return (accepted - started, done - accepted, time.perf_counter() - done), results
 
 
 def stack_roles(stack: LocalStack) -> dict[str, list[int]]:

@@ -356,8 +356,10 @@ class Lifecycle:
 
     def fail(self, job: Job, index: int, reason: str) -> Ending:
         """End a live job failed at chunk `index`, naming its rows and `reason`."""
-        error = ChunkFailedError(reason).for_rows(index, *job.chunk_bounds(index))
-        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.FAILED, error))
+        return self._end_failed(job, ChunkFailedError(reason).for_rows(index, *job.chunk_bounds(index)))
+
+    def _end_failed(self, job: Job, problem: dict[str, Any]) -> Ending:
+        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.FAILED, problem))
         if ending.by_this_call:
             self._ended(job, JobStatus.FAILED)
         return ending
@@ -385,12 +387,8 @@ class Lifecycle:
 
     def fail_unsealed(self, job: Job, reason: str) -> Ending:
         """End failed a job by reference whose manifest could not be written, saying why."""
-        error = OutputFailedError(f"every row was scored, but the manifest could not be written to the output: "
-                                  f"{reason}").to_problem()
-        ending = self._patiently(lambda: self.store.end_job(job.job_id, JobStatus.FAILED, error))
-        if ending.by_this_call:
-            self._ended(job, JobStatus.FAILED)
-        return ending
+        return self._end_failed(job, OutputFailedError("every row was scored, but the manifest could not be written "
+                                                       f"to the output: {reason}").to_problem())
 
     def fail_lost_input(self, job: Job, index: int) -> Ending:
         return self.fail(job, index, "its input is no longer in Redis (was Redis restarted without persistence?)")

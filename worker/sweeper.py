@@ -26,8 +26,8 @@ from shared.job import Job
 from shared.keys import key
 from shared.queue import SCORE_CHUNK, lane_queues
 from shared.services import Services
+from shared.storage.locations import storage_reason
 from shared.workers import Chunk
-from worker.scoring import public_text
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,11 @@ class Sweeper:
                 report["forgotten"] += 1
                 continue
             if job.output is not None and job.chunks_done >= job.chunks_total:
-                first = before.get(f"{job_id}:seal", now)
+                name = f"{job_id}:seal"
+                first = before.get(name, now)
                 outcome = self._seal(job, first, now)
                 if outcome == "unsealed":
-                    suspects[f"{job_id}:seal"] = first
+                    suspects[name] = first
                 report[outcome] = report.get(outcome, 0) + 1
                 continue
             orphans = self._orphans(job, waiting)
@@ -155,7 +156,7 @@ class Sweeper:
             log.warning("could not write the manifest of job %s: %s", job.job_id, exc)
             if now - first < SEAL_GIVE_UP_SECONDS:
                 return "unsealed"
-            self.lifecycle.fail_unsealed(job, public_text(exc))
+            self.lifecycle.fail_unsealed(job, storage_reason(exc, job.output["path"] if job.output else ""))
             return "failed"
         return "sealed"
 

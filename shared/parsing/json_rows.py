@@ -105,18 +105,13 @@ def iter_json_rows(data: bytes, split: Split, features: Sequence[str], handles_m
             if rows is None or rows_before + len(rows) > max_rows:
                 yield from _whole(data, rows_before, features, handles_missing, max_rows, errors)
                 return
-            X = rows_to_array(rows, features, handles_missing, _may_hold_booleans(block), rows_before, errors)
+            booleans = may_hold_booleans(block, strings=False)  # the plain shape's rows hold no string
+            X = rows_to_array(rows, features, handles_missing, booleans, rows_before, errors)
         rows_before += len(rows)
         if not errors.count:
             yield X
         position = gap.end() - 1 if gap is not None else stop
     errors.raise_if_any("the instances")
-
-
-def _may_hold_booleans(rows: bytes) -> bool:
-    """bodies.may_hold_booleans for rows that hold no string: a `t` or `f` can only be part of `true` or
-    `false`, and a single byte is found at memory speed (the literals' search read 81 MB in 0.11 s)."""
-    return b"t" in rows or b"f" in rows
 
 
 def _whole(data: bytes, rows_before: int, features: Sequence[str], handles_missing: bool, max_rows: int,
